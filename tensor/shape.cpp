@@ -1,0 +1,53 @@
+// Shape helpers and the error helper (see shape.h, error.h).
+#include "tensor/shape.h"
+
+#include "tensor/error.h"
+
+namespace qkv {
+
+void fail(const std::string& op, const std::string& what) { throw Error(op + ": " + what); }
+
+std::string to_string(const Shape& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+int64_t numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  return n;
+}
+
+int64_t normalize_dim(const std::string& op, int64_t dim, const Shape& shape) {
+  const auto rank = static_cast<int64_t>(shape.size());
+  const int64_t d = dim < 0 ? dim + rank : dim;
+  if (d < 0 || d >= rank) fail(op, "dim " + std::to_string(dim) + " out of range for shape " + to_string(shape));
+  return d;
+}
+
+Shape broadcast_shapes(const std::string& op, const Shape& a, const Shape& b) {
+  const size_t rank = std::max(a.size(), b.size());
+  Shape out(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    // Walk from the right: a missing leading dim acts as size 1.
+    const int64_t sa = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    const int64_t sb = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    if (sa != sb && sa != 1 && sb != 1)
+      fail(op, "shapes " + to_string(a) + " and " + to_string(b) + " cannot be broadcast");
+    out[i] = sa == 1 ? sb : sa;
+  }
+  return out;
+}
+
+std::vector<int64_t> contiguous_strides(const Shape& shape) {
+  std::vector<int64_t> strides(shape.size());
+  int64_t s = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    strides[i] = s;
+    s *= shape[i];
+  }
+  return strides;
+}
+
+}  // namespace qkv

@@ -1,0 +1,165 @@
+// Tensor: storage, shape, element access and printing (see tensor.h). The autograd members that need
+// the graph (backward) are in autograd/backward.cpp.
+#include "tensor/tensor.h"
+
+#include <cmath>
+#include <cstdio>
+#include <ostream>
+#include <sstream>
+
+namespace qkv {
+
+Tensor::Tensor(Shape shape, float fill) : Tensor(shape, std::vector<float>(qkv::numel(shape), fill)) {}
+
+Tensor::Tensor(Shape shape, std::vector<float> values) {
+  for (int64_t s : shape)
+    if (s < 0) fail("Tensor", "negative size in shape " + to_string(shape));
+  if (static_cast<int64_t>(values.size()) != qkv::numel(shape))
+    fail("Tensor", std::to_string(values.size()) + " values do not fill shape " + to_string(shape) + " (" +
+                       std::to_string(qkv::numel(shape)) + " elements)");
+  impl_ = std::make_shared<TensorImpl>();
+  impl_->storage = std::make_shared<Storage>();
+  impl_->storage->values = std::move(values);
+  impl_->shape = std::move(shape);
+}
+
+const TensorImpl& Tensor::checked(const char* what) const {
+  if (!impl_) fail(what, "the tensor is undefined (default-constructed)");
+  return *impl_;
+}
+
+const Shape& Tensor::shape() const { return checked("shape").shape; }
+int64_t Tensor::numel() const { return qkv::numel(shape()); }
+int64_t Tensor::size(int64_t d) const { return shape()[normalize_dim("size", d, shape())]; }
+const float* Tensor::data() const { return checked("data").storage->values.data(); }
+
+float* Tensor::mutable_data() {
+  auto& storage = *checked("mutable_data").storage;
+  ++storage.version;
+  return storage.values.data();
+}
+
+std::vector<float> Tensor::to_vector() const { return checked("to_vector").storage->values; }
+uint64_t Tensor::version() const { return checked("version").storage->version; }
+
+float Tensor::item() const {
+  if (numel() != 1) fail("item", "needs exactly one element, got shape " + to_string(shape()));
+  return data()[0];
+}
+
+// Row-major offset of a full index, checking rank and bounds.
+static int64_t offset_of(const char* op, const Shape& shape, std::initializer_list<int64_t> index) {
+  if (index.size() != shape.size())
+    fail(op, std::to_string(index.size()) + " indices for shape " + to_string(shape));
+  int64_t offset = 0, d = 0;
+  for (int64_t i : index) {
+    if (i < 0 || i >= shape[d])
+      fail(op, "index " + std::to_string(i) + " out of range for dim " + std::to_string(d) + " of shape " +
+                   to_string(shape));
+    offset = offset * shape[d++] + i;
+  }
+  return offset;
+}
+
+float Tensor::at(std::initializer_list<int64_t> index) const { return data()[offset_of("at", shape(), index)]; }
+
+void Tensor::set(std::initializer_list<int64_t> index, float value) {
+  mutable_data()[offset_of("set", shape(), index)] = value;
+}
+
+Tensor Tensor::view(Shape new_shape) const {
+  if (qkv::numel(new_shape) != numel())
+    fail("view", "cannot view shape " + to_string(shape()) + " as " + to_string(new_shape));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = checked("view").storage;
+  impl->shape = std::move(new_shape);
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::clone() const { return Tensor(shape(), to_vector()); }
+
+bool Tensor::shares_storage_with(const Tensor& other) const {
+  return impl_ && other.impl_ && impl_->storage == other.impl_->storage;
+}
+
+// ---- autograd slot: plain accessors; the graph logic is in autograd/ ----
+bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
+
+Tensor& Tensor::set_requires_grad(bool on) {
+  auto& impl = const_cast<TensorImpl&>(checked("set_requires_grad"));
+  if (impl.grad_fn && !on)
+    fail("set_requires_grad", "cannot turn off requires_grad on a non-leaf tensor; use detach()");
+  impl.requires_grad = on;
+  return *this;
+}
+
+Tensor Tensor::grad() const { return checked("grad").grad; }
+
+void Tensor::set_grad(const Tensor& grad) const {
+  if (grad.defined() && grad.shape() != shape())
+    fail("set_grad", "gradient of shape " + to_string(grad.shape()) + " for tensor of shape " + to_string(shape()));
+  const_cast<TensorImpl&>(checked("set_grad")).grad = grad;
+}
+
+void Tensor::zero_grad() const { const_cast<TensorImpl&>(checked("zero_grad")).grad = Tensor(); }
+const std::shared_ptr<Node>& Tensor::grad_fn() const { return checked("grad_fn").grad_fn; }
+void Tensor::set_grad_fn(std::shared_ptr<Node> node) const {
+  const_cast<TensorImpl&>(checked("set_grad_fn")).grad_fn = std::move(node);
+}
+
+Tensor Tensor::detach() const { return view(shape()); }
+
+// ---- printing, in PyTorch's layout: tensor([[1.0000, 2.0000], [...]], shape=[2,2]) ----
+namespace {
+
+struct Printer {
+  const Tensor& t;
+  std::ostream& os;
+  int64_t edge;  // when a dim is longer than 2*edge, only its first and last `edge` entries print
+
+  void value(float v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, std::fabs(v) >= 1e5f || (v != 0 && std::fabs(v) < 1e-4f) ? "%.4e" : "%.4f", v);
+    os << buf;
+  }
+  void dim(int64_t d, int64_t offset, int indent) {
+    const Shape& s = t.shape();
+    const int64_t n = s[d], inner = numel(Shape(s.begin() + d + 1, s.end()));
+    os << '[';
+    for (int64_t i = 0; i < n; ++i) {
+      if (edge > 0 && n > 2 * edge && i == edge) {
+        os << "...";
+        i = n - edge - 1;
+        os << (d + 1 == t.dim() ? ", " : ",\n" + std::string(indent + 1, ' '));
+        continue;
+      }
+      if (d + 1 == t.dim()) value(t.data()[offset + i]);
+      else dim(d + 1, offset + i * inner, indent + 1);
+      if (i + 1 < n) os << (d + 1 == t.dim() ? ", " : ",\n" + std::string(indent + 1, ' '));
+    }
+    os << ']';
+  }
+};
+
+}  // namespace
+
+std::string Tensor::str() const {
+  std::ostringstream os;
+  os << *this;
+  return os.str();
+}
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+  if (!t.defined()) return os << "tensor(undefined)";
+  os << "tensor(";
+  if (t.dim() == 0) {
+    Printer{t, os, 0}.value(t.item());
+  } else {
+    Printer{t, os, t.numel() > 1000 ? 3 : 0}.dim(0, 0, 7);
+  }
+  os << ", shape=" << to_string(t.shape());
+  if (t.requires_grad()) os << ", requires_grad=true";
+  return os << ')';
+}
+
+}  // namespace qkv

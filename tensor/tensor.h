@@ -1,0 +1,95 @@
+// Tensor: the one user-facing array type of qkv, as in PyTorch.
+// float32, any rank (0-d scalars included), contiguous row-major storage. A Tensor is a cheap handle:
+// copies share the same data. reshape()/detach() give new handles on the same storage; every other op
+// (permute, transpose, slice, ...) copies. Ops are free functions: numbers-only kernels in tensor/
+// (namespace qkv::kernels), differentiable ops in autograd/ (namespace qkv).
+// The autograd slot (requires_grad, grad, grad_fn, backward) lives here so users see one type; its logic
+// lives in autograd/, and nothing in tensor/ looks inside a Node.
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tensor/error.h"
+#include "tensor/shape.h"
+
+namespace qkv {
+
+class Node;  // autograd/node.h: the op that produced a tensor, with its backward
+struct TensorImpl;
+
+class Tensor {
+ public:
+  Tensor() = default;                           // undefined: no storage (defined() == false)
+  explicit Tensor(Shape shape, float fill = 0);  // every element == fill
+  Tensor(Shape shape, std::vector<float> values);  // throws unless values.size() == numel(shape)
+
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const;
+  int64_t dim() const { return static_cast<int64_t>(shape().size()); }
+  int64_t size(int64_t d) const;  // negative d counts from the end
+  int64_t numel() const;
+
+  // Raw data, row-major. mutable_data() marks the storage as changed (see version()).
+  const float* data() const;
+  float* mutable_data();
+  std::vector<float> to_vector() const;
+
+  float item() const;                                   // the value of a one-element tensor
+  float at(std::initializer_list<int64_t> index) const;  // bounds-checked element access
+  void set(std::initializer_list<int64_t> index, float value);
+
+  Tensor view(Shape shape) const;  // same storage, new shape of equal numel (no -1; see kernels::reshape)
+  Tensor clone() const;            // a deep copy, detached from any graph
+  bool shares_storage_with(const Tensor& other) const;
+
+  // Bumped by every write through mutable_data(); autograd compares it with the version it saved, so an
+  // in-place change to a tensor needed by backward is an error instead of a silent wrong gradient.
+  uint64_t version() const;
+
+  std::string str() const;  // as PyTorch prints: values, then the shape
+
+  // ---- autograd slot (the logic is in autograd/) ----
+  bool requires_grad() const;
+  Tensor& set_requires_grad(bool on = true);  // PyTorch: requires_grad_(); only on leaves
+  Tensor grad() const;                        // undefined until a backward reaches this leaf
+  void set_grad(const Tensor& grad) const;
+  void zero_grad() const;                     // drops the gradient (as PyTorch's set_to_none)
+  const std::shared_ptr<Node>& grad_fn() const;
+  void set_grad_fn(std::shared_ptr<Node> node) const;
+  bool is_leaf() const { return grad_fn() == nullptr; }
+  Tensor detach() const;  // same storage, no graph, requires_grad false
+
+  // Reverse-mode autodiff from this tensor (autograd/backward.cpp). Without grad_output the tensor must
+  // hold one element; the graph is freed afterwards unless retain_graph is true.
+  void backward(bool retain_graph = false) const;
+  void backward(const Tensor& grad_output, bool retain_graph = false) const;
+
+  TensorImpl* impl() const { return impl_.get(); }
+
+ private:
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+  const TensorImpl& checked(const char* what) const;
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+// What a handle points at. Kept public so that a reader can see everything a tensor is.
+struct Storage {
+  std::vector<float> values;
+  uint64_t version = 0;
+};
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  Shape shape;
+  bool requires_grad = false;
+  Tensor grad;                    // accumulated by backward (leaves only)
+  std::shared_ptr<Node> grad_fn;  // the op that made this tensor; null for leaves
+};
+
+}  // namespace qkv
