@@ -1,0 +1,31 @@
+// GEMM on raw row-major arrays: C = op(A) op(B) (+ C when accumulate), op(X) = X or X^T.
+// op(A) is M x K, op(B) is K x N, C is M x N. lda/ldb/ldc are row strides of the arrays as stored
+// (A stored M x K with lda >= K, or K x M with lda >= M when trans_a).
+// gemm() picks the AVX2+FMA path at run time when the CPU has it, else the portable blocked path;
+// gemm_naive() is the triple loop kept as the test oracle.
+#pragma once
+#include <cstdint>
+
+namespace qkv {
+
+struct GemmArgs {
+  int64_t M, N, K;
+  const float* A;
+  int64_t lda;
+  bool trans_a;
+  const float* B;
+  int64_t ldb;
+  bool trans_b;
+  float* C;
+  int64_t ldc;
+  bool accumulate;  // C += op(A) op(B) instead of C = op(A) op(B)
+};
+
+void gemm(const GemmArgs& g);
+void gemm_naive(const GemmArgs& g);
+
+bool cpu_has_avx2_fma();  // what gemm() dispatches on
+// For tests and benchmarks: force the portable path even on an AVX2 CPU.
+void set_gemm_use_avx2(bool on);
+
+}  // namespace qkv
