@@ -1,0 +1,38 @@
+// Differentiable matmul (see ops.h, tensor/matmul.h). With C = op(A) op(B) and dC the gradient of C:
+//   dA = dC op(B)^T stored as A is (so as A^T when trans_a), dB likewise; each is one matmul with
+// transpose flags (no copies). Broadcast batch dims are summed back with sum_to.
+#include "autograd/ops.h"
+#include "tensor/matmul.h"
+
+namespace qkv {
+
+using kernels::sum_to;
+using Grads = std::vector<Tensor>;
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+  Tensor out = kernels::matmul(a, b, trans_a, trans_b);
+  return record("matmul", out, {a, b}, {a, b},
+                [=, sa = a.shape(), sb = b.shape()](const Tensor& g, auto& ctx) {
+                  const Tensor& a = ctx.saved[0];
+                  const Tensor& b = ctx.saved[1];
+                  Tensor da, db;
+                  if (ctx.needs_grad[0]) {
+                    // forward was C = op(A) op(B)
+                    if (!trans_a)
+                      da = kernels::matmul(g, b, false, !trans_b);  // dA = dC op(B)^T
+                    else
+                      da = kernels::matmul(b, g, trans_b, true);  // dA^T = op(B) dC^T ... stored as A: [K,M]
+                    da = sum_to(da, sa);
+                  }
+                  if (ctx.needs_grad[1]) {
+                    if (!trans_b)
+                      db = kernels::matmul(a, g, !trans_a, false);  // dB = op(A)^T dC
+                    else
+                      db = kernels::matmul(g, a, true, trans_a);  // dB^T = dC^T op(A), stored as B: [N,K]
+                    db = sum_to(db, sb);
+                  }
+                  return Grads{da, db};
+                });
+}
+
+}  // namespace qkv

@@ -1,0 +1,96 @@
+// The differentiable ops: what a user calls. Each computes its forward with a tensor/ kernel and records
+// a Node whose backward is written beside it (derivative as a one-line comment), in the .cpp named
+// below. Broadcast operands get their gradient summed back to their own shape.
+// Backward itself records nothing (no double backward).
+#pragma once
+#include <vector>
+
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "tensor/creation.h"
+#include "tensor/elementwise.h"
+#include "tensor/random.h"
+#include "tensor/reduce.h"
+#include "tensor/tensor.h"
+
+namespace qkv {
+
+// ---- arithmetic.cpp: elementwise, broadcasting ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& x, float s);
+Tensor mul(const Tensor& x, float s);
+Tensor neg(const Tensor& x);
+Tensor pow(const Tensor& x, float p);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor gelu(const Tensor& x);  // exact (erf) GELU, as PyTorch's default
+
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& x);
+Tensor operator+(const Tensor& x, float s);
+Tensor operator+(float s, const Tensor& x);
+Tensor operator-(const Tensor& x, float s);
+Tensor operator-(float s, const Tensor& x);
+Tensor operator*(const Tensor& x, float s);
+Tensor operator*(float s, const Tensor& x);
+Tensor operator/(const Tensor& x, float s);
+
+// Comparisons give masks (1 where true, 0 where false); they have no gradient.
+using kernels::eq, kernels::ne, kernels::lt, kernels::le, kernels::gt, kernels::ge, kernels::argmax;
+
+// ---- reduce_ops.cpp ----
+Tensor sum(const Tensor& x);  // all elements -> 0-d
+Tensor sum(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor mean(const Tensor& x);
+Tensor mean(const Tensor& x, int64_t dim, bool keepdim = false);
+// Max along dim. The gradient flows to one position per row: the first maximum (ties go to the lowest
+// index, like argmax), where PyTorch's max(dim) also picks a single index.
+Tensor max(const Tensor& x, int64_t dim, bool keepdim = false);
+
+// ---- matmul_op.cpp ----
+// op(a) @ op(b), batched over broadcast leading dims; see tensor/matmul.h for the shapes and flags.
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+
+// ---- shape_ops.cpp ----
+Tensor reshape(const Tensor& x, Shape shape);  // shares storage; one -1 allowed
+Tensor unsqueeze(const Tensor& x, int64_t dim);
+Tensor squeeze(const Tensor& x, int64_t dim);
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);  // copies
+Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1);      // copies
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
+Tensor stack(const std::vector<Tensor>& xs, int64_t dim);
+// Gather along dim with integer-valued indices of any shape; the backward adds repeated rows twice.
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& indices);
+// Embedding lookup: weight [V,D], ids [...] -> [..., D].
+Tensor embedding(const Tensor& weight, const Tensor& ids);
+
+// ---- select_ops.cpp ----
+Tensor masked_fill(const Tensor& x, const Tensor& fill_where, float value);  // fill_where != 0 -> value
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);           // cond != 0 ? a : b
+
+// ---- nn_ops.cpp ----
+Tensor softmax(const Tensor& x, int64_t dim);
+Tensor log_softmax(const Tensor& x, int64_t dim);
+// Inverted dropout: in training, zero each entry with probability p and scale the rest by 1/(1-p);
+// identity when !training or p == 0. The mask is saved for backward.
+Tensor dropout(const Tensor& x, float p, bool training, Generator& gen = default_generator());
+// Layer norm over the last dim: gamma, beta [D] (may be undefined for no affine part).
+Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps = 1e-5f);
+// Mean cross-entropy of logits [N,V] against class ids [N]; targets == ignore_index are skipped,
+// and a batch where all are skipped gives 0 (not NaN).
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100,
+                     float label_smoothing = 0);
+
+}  // namespace qkv
