@@ -1,0 +1,44 @@
+// Small helpers shared by the tests: closeness checks that print both tensors on failure.
+#pragma once
+#include <cmath>
+#include <string>
+
+#include "catch.h"
+#include "tensor/tensor.h"
+
+namespace qkv::testing {
+
+// Same shape and |a - b| <= atol + rtol * |b| everywhere.
+inline bool allclose(const Tensor& a, const Tensor& b, float atol = 1e-5f, float rtol = 1e-4f) {
+  if (a.shape() != b.shape()) return false;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const float x = a.data()[i], y = b.data()[i];
+    if (std::isnan(x) != std::isnan(y)) return false;
+    if (std::isinf(y) && x == y) continue;
+    if (!(std::fabs(x - y) <= atol + rtol * std::fabs(y))) return false;
+  }
+  return true;
+}
+
+inline bool bitwise_equal(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.to_vector() == b.to_vector();
+}
+
+}  // namespace qkv::testing
+
+#define CHECK_CLOSE(a, b, ...)                                 \
+  do {                                                         \
+    INFO("left:  " << (a) << "\nright: " << (b));              \
+    CHECK(::qkv::testing::allclose((a), (b), ##__VA_ARGS__));  \
+  } while (0)
+
+// The error message of an expression that must throw qkv::Error ("" if it does not throw).
+#define ERROR_OF(expr)                        \
+  [&]() -> std::string {                      \
+    try {                                     \
+      (void)(expr);                           \
+    } catch (const ::qkv::Error& e) {         \
+      return e.what();                        \
+    }                                         \
+    return "";                                \
+  }()
