@@ -1,0 +1,53 @@
+// The basic layers (see layers.h).
+#include "nn/layers.h"
+
+#include <cmath>
+
+namespace qkv::nn {
+
+Linear::Linear(int64_t in_features, int64_t out_features, bool has_bias) : in_features_(in_features) {
+  if (in_features <= 0 || out_features <= 0)
+    fail("Linear", "sizes must be positive, got in_features=" + std::to_string(in_features) +
+                       " out_features=" + std::to_string(out_features));
+  const float bound = 1.0f / std::sqrt(float(in_features));
+  weight = register_parameter("weight", uniform({out_features, in_features}, -bound, bound));
+  if (has_bias) bias = register_parameter("bias", uniform({out_features}, -bound, bound));
+}
+
+Tensor Linear::forward(const Tensor& x) const {
+  if (x.dim() < 1 || x.shape().back() != in_features_)
+    fail("Linear", "input of shape " + to_string(x.shape()) +
+                       " does not end in in_features=" + std::to_string(in_features_));
+  // [..., in] @ [out, in]^T -> [..., out]: the transpose flag reads W as W^T without a copy.
+  Tensor y = matmul(x, weight, false, true);
+  return bias.defined() ? y + bias : y;
+}
+
+Embedding::Embedding(int64_t num_embeddings, int64_t embedding_dim) {
+  if (num_embeddings <= 0 || embedding_dim <= 0)
+    fail("Embedding", "sizes must be positive, got " + std::to_string(num_embeddings) + " x " +
+                          std::to_string(embedding_dim));
+  weight = register_parameter("weight", randn({num_embeddings, embedding_dim}));
+}
+
+Tensor Embedding::forward(const Tensor& ids) const { return embedding(weight, ids); }
+
+LayerNorm::LayerNorm(int64_t normalized_shape, float eps) : eps_(eps) {
+  weight = register_parameter("weight", ones({normalized_shape}));
+  bias = register_parameter("bias", zeros({normalized_shape}));
+}
+
+Tensor LayerNorm::forward(const Tensor& x) const {
+  if (x.dim() < 1 || x.shape().back() != weight.numel())
+    fail("LayerNorm", "input of shape " + to_string(x.shape()) +
+                          " does not end in normalized_shape=" + std::to_string(weight.numel()));
+  return layer_norm(x, weight, bias, eps_);
+}
+
+Dropout::Dropout(float p_) : p(p_) {
+  if (p < 0 || p >= 1) fail("Dropout", "p must be in [0, 1), got " + std::to_string(p));
+}
+
+Tensor Dropout::forward(const Tensor& x) const { return dropout(x, p, is_training()); }
+
+}  // namespace qkv::nn

@@ -1,0 +1,35 @@
+// Mask: which keys each query may attend to. One notion for every case of the course:
+//   Mask::from_valid_lens(valid_lens)  d2l's valid_lens: [B] one length per sequence (keys s < len kept),
+//                                      or [B,T] one length per query row
+//   Mask::key_padding(key_is_padding)  [B,S], 1 marks a padding key (PyTorch: key_padding_mask, True =
+//   ignore) Mask::causal()                     query t sees keys s <= t + S - T (bottom-right aligned, so
+//   decoding
+//                                      with a key/value cache, T < S, still sees the whole past)
+//   a & b                              kept only where both keep
+// No function takes a bare boolean tensor whose polarity is not in its name. Attention asks for the
+// dense form keep(B, T, S): 1 where query t may attend key s, 0 where it may not.
+#pragma once
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace qkv::nn {
+
+class Mask {
+ public:
+  Mask() = default;  // nothing masked
+  static Mask from_valid_lens(const Tensor& valid_lens);
+  static Mask key_padding(const Tensor& key_is_padding);
+  static Mask causal();
+  Mask operator&(const Mask& other) const;
+
+  bool empty() const { return !causal_ && valid_lens_.empty() && key_is_padding_.empty(); }
+  // [B or 1, T or 1, S] of 1/0. Throws if a part does not fit B, T, S (naming the shapes).
+  Tensor keep(int64_t B, int64_t T, int64_t S) const;
+
+ private:
+  std::vector<Tensor> valid_lens_, key_is_padding_;
+  bool causal_ = false;
+};
+
+}  // namespace qkv::nn

@@ -1,0 +1,67 @@
+// Multi-head and single-head self-attention (see multi_head_attention.h).
+#include "nn/multi_head_attention.h"
+
+namespace qkv::nn {
+
+MultiHeadAttention::MultiHeadAttention(int64_t key_size, int64_t query_size, int64_t value_size,
+                                       int64_t num_hiddens_, int64_t num_heads_, float dropout, bool bias)
+    : num_heads(num_heads_), num_hiddens(num_hiddens_), dropout_(dropout) {
+  if (num_heads <= 0 || num_hiddens <= 0 || num_hiddens % num_heads != 0)
+    fail("MultiHeadAttention", "num_hiddens (" + std::to_string(num_hiddens) +
+                                   ") must be a positive multiple of num_heads (" +
+                                   std::to_string(num_heads) + ")");
+  W_q = register_module("W_q", std::make_shared<Linear>(query_size, num_hiddens, bias));
+  W_k = register_module("W_k", std::make_shared<Linear>(key_size, num_hiddens, bias));
+  W_v = register_module("W_v", std::make_shared<Linear>(value_size, num_hiddens, bias));
+  W_o = register_module("W_o", std::make_shared<Linear>(num_hiddens, num_hiddens, bias));
+}
+
+MultiHeadAttention::MultiHeadAttention(int64_t num_hiddens, int64_t num_heads, float dropout, bool bias)
+    : MultiHeadAttention(num_hiddens, num_hiddens, num_hiddens, num_hiddens, num_heads, dropout, bias) {}
+
+// [B,T,D] -> [B,T,H,Dh] -> [B,H,T,Dh]: each head sees its own Dh-wide slice of every position.
+static Tensor split_heads(const Tensor& x, int64_t H) {
+  const int64_t B = x.size(0), T = x.size(1), D = x.size(2);
+  return permute(reshape(x, {B, T, H, D / H}), {0, 2, 1, 3});
+}
+
+// [B,H,T,Dh] -> [B,T,H,Dh] -> [B,T,D]: the heads side by side again.
+static Tensor merge_heads(const Tensor& x) {
+  const int64_t B = x.size(0), H = x.size(1), T = x.size(2), Dh = x.size(3);
+  return reshape(permute(x, {0, 2, 1, 3}), {B, T, H * Dh});
+}
+
+Tensor MultiHeadAttention::forward(const Tensor& queries, const Tensor& keys, const Tensor& values,
+                                   const Mask& mask) {
+  if (queries.dim() != 3 || keys.dim() != 3 || values.dim() != 3 || queries.size(0) != keys.size(0) ||
+      keys.size(0) != values.size(0) || keys.size(1) != values.size(1))
+    fail("MultiHeadAttention",
+         "expected queries [B,T,query_size], keys [B,S,key_size], values [B,S,value_size], got " +
+             to_string(queries.shape()) + ", " + to_string(keys.shape()) + ", " + to_string(values.shape()));
+  // Project, then split: [B,T,query_size] -> [B,T,D] -> [B,H,T,Dh]; keys and values likewise with S.
+  const Tensor q = split_heads(W_q->forward(queries), num_heads);
+  const Tensor k = split_heads(W_k->forward(keys), num_heads);
+  const Tensor v = split_heads(W_v->forward(values), num_heads);
+  // Every head at once: weights [B,H,T,S], output [B,H,T,Dh]
+  AttentionResult r = scaled_dot_product_attention(q, k, v, mask, dropout_, is_training());
+  attention_weights = r.weights.detach();
+  return W_o->forward(merge_heads(r.output));  // [B,T,D] -> [B,T,D]
+}
+
+SelfAttention::SelfAttention(int64_t d_model, int64_t d_head, float dropout) : dropout_(dropout) {
+  W_q = register_module("W_q", std::make_shared<Linear>(d_model, d_head, false));
+  W_k = register_module("W_k", std::make_shared<Linear>(d_model, d_head, false));
+  W_v = register_module("W_v", std::make_shared<Linear>(d_model, d_head, false));
+  W_o = register_module("W_o", std::make_shared<Linear>(d_head, d_model, false));
+}
+
+Tensor SelfAttention::forward(const Tensor& x, const Mask& mask) {
+  if (x.dim() != 3) fail("SelfAttention", "expected x [B,T,d_model], got " + to_string(x.shape()));
+  // Q, K, V: [B,T,d_model] -> [B,T,d_head]; weights [B,T,T]
+  AttentionResult r = scaled_dot_product_attention(W_q->forward(x), W_k->forward(x), W_v->forward(x), mask,
+                                                   dropout_, is_training());
+  attention_weights = r.weights.detach();
+  return W_o->forward(r.output);  // [B,T,d_head] -> [B,T,d_model]
+}
+
+}  // namespace qkv::nn

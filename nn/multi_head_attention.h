@@ -1,0 +1,43 @@
+// Multi-head attention (d2l's MultiHeadAttention; PyTorch's nn.MultiheadAttention with batch_first=True):
+// project queries, keys and values to num_hiddens (PyTorch: embed_dim), split that width into H heads of
+// Dh = num_hiddens / H, run scaled dot-product attention in every head at once, join the heads and
+// project back. Self-attention passes the same X three times; cross-attention passes the decoder's
+// states as queries and the encoder's as keys and values; causal self-attention adds Mask::causal().
+// SelfAttention is the single-head case with its own output projection, the simplest of them.
+#pragma once
+#include "nn/attention.h"
+
+namespace qkv::nn {
+
+class MultiHeadAttention : public Module {
+ public:
+  // d2l's signature: widths of keys, queries and values may differ (cross-attention between models).
+  MultiHeadAttention(int64_t key_size, int64_t query_size, int64_t value_size, int64_t num_hiddens,
+                     int64_t num_heads, float dropout = 0, bool bias = false);
+  // All widths equal to num_hiddens.
+  MultiHeadAttention(int64_t num_hiddens, int64_t num_heads, float dropout = 0, bool bias = false);
+
+  // queries [B,T,query_size], keys [B,S,key_size], values [B,S,value_size] -> [B,T,num_hiddens]
+  Tensor forward(const Tensor& queries, const Tensor& keys, const Tensor& values, const Mask& mask = {});
+
+  std::shared_ptr<Linear> W_q, W_k, W_v, W_o;
+  Tensor attention_weights;  // [B,H,T,S] from the last forward, one map per head
+  int64_t num_heads, num_hiddens;
+
+ private:
+  float dropout_;
+};
+
+// Single-head self-attention: Q, K, V = X W_q, X W_k, X W_v of width d_head, then W_o back to d_model.
+class SelfAttention : public Module {
+ public:
+  SelfAttention(int64_t d_model, int64_t d_head, float dropout = 0);
+  Tensor forward(const Tensor& x, const Mask& mask = {});  // [B,T,d_model] -> [B,T,d_model]
+  std::shared_ptr<Linear> W_q, W_k, W_v, W_o;
+  Tensor attention_weights;  // [B,T,T]
+
+ private:
+  float dropout_;
+};
+
+}  // namespace qkv::nn
