@@ -1,0 +1,83 @@
+// Whole models (see models.h).
+#include "nn/models.h"
+
+#include <cmath>
+
+namespace qkv::nn {
+
+static void check_ids(const char* op, const Tensor& ids) {
+  if (ids.dim() != 2) fail(op, "token ids must be [B,T], got " + to_string(ids.shape()));
+}
+
+// Token vectors scaled by sqrt(D) (d2l, "Attention Is All You Need") so they are not drowned by the
+// positional encoding, whose entries are of size ~1: [B,T] -> [B,T,D].
+static Tensor scaled_embedding(const Embedding& emb, const Tensor& ids) {
+  return emb.forward(ids) * std::sqrt(float(emb.weight.size(1)));
+}
+
+TransformerEncoder::TransformerEncoder(const TransformerConfig& c) {
+  embedding = register_module("embedding", std::make_shared<Embedding>(c.vocab_size, c.block.num_hiddens));
+  pos_encoding = register_module(
+      "pos_encoding", std::make_shared<PositionalEncoding>(c.block.num_hiddens, c.block.dropout, c.max_len));
+  for (int64_t i = 0; i < c.num_blks; ++i)
+    blocks.push_back(
+        register_module("blocks." + std::to_string(i), std::make_shared<TransformerEncoderBlock>(c.block)));
+}
+
+Tensor TransformerEncoder::forward(const Tensor& src, const Mask& mask) {
+  check_ids("TransformerEncoder", src);
+  Tensor x = pos_encoding->forward(scaled_embedding(*embedding, src));  // [B,S,D]
+  for (auto& block : blocks) x = block->forward(x, mask);
+  return x;
+}
+
+TransformerDecoder::TransformerDecoder(const TransformerConfig& c) {
+  embedding = register_module("embedding", std::make_shared<Embedding>(c.vocab_size, c.block.num_hiddens));
+  pos_encoding = register_module(
+      "pos_encoding", std::make_shared<PositionalEncoding>(c.block.num_hiddens, c.block.dropout, c.max_len));
+  for (int64_t i = 0; i < c.num_blks; ++i)
+    blocks.push_back(
+        register_module("blocks." + std::to_string(i), std::make_shared<TransformerDecoderBlock>(c.block)));
+  dense = register_module("dense", std::make_shared<Linear>(c.block.num_hiddens, c.vocab_size));
+}
+
+Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& enc_outputs, const Mask& enc_mask) {
+  check_ids("TransformerDecoder", tgt);
+  Tensor x = pos_encoding->forward(scaled_embedding(*embedding, tgt));  // [B,T,D]
+  for (auto& block : blocks) x = block->forward(x, enc_outputs, enc_mask);
+  return dense->forward(x);  // [B,T,D] -> [B,T,V]
+}
+
+EncoderDecoder::EncoderDecoder(const TransformerConfig& c) : config(c) {
+  encoder = register_module("encoder", std::make_shared<TransformerEncoder>(c));
+  decoder = register_module("decoder", std::make_shared<TransformerDecoder>(c));
+}
+
+Tensor EncoderDecoder::forward(const Tensor& src, const Tensor& src_valid_lens, const Tensor& tgt_in) {
+  // The source's padding is masked in the encoder's self-attention and in the decoder's cross-attention.
+  const Mask src_mask = Mask::from_valid_lens(src_valid_lens);
+  const Tensor memory = encoder->forward(src, src_mask);  // [B,S,D]
+  return decoder->forward(tgt_in, memory, src_mask);      // [B,T,V]
+}
+
+GPT::GPT(const TransformerConfig& c) : config(c) {
+  BlockConfig block = c.block;
+  block.norm_first = true;
+  tok_emb = register_module("tok_emb", std::make_shared<Embedding>(c.vocab_size, block.num_hiddens));
+  pos_emb = register_module(
+      "pos_emb", std::make_shared<LearnedPositionalEncoding>(block.num_hiddens, block.dropout, c.max_len));
+  for (int64_t i = 0; i < c.num_blks; ++i)
+    blocks.push_back(
+        register_module("blocks." + std::to_string(i), std::make_shared<TransformerEncoderBlock>(block)));
+  ln_f = register_module("ln_f", std::make_shared<LayerNorm>(block.num_hiddens));
+  head = register_module("head", std::make_shared<Linear>(block.num_hiddens, c.vocab_size));
+}
+
+Tensor GPT::forward(const Tensor& ids) {
+  check_ids("GPT", ids);
+  Tensor x = pos_emb->forward(tok_emb->forward(ids));  // [B,T,D]
+  for (auto& block : blocks) x = block->forward(x, Mask::causal());
+  return head->forward(ln_f->forward(x));  // [B,T,V]
+}
+
+}  // namespace qkv::nn

@@ -1,0 +1,64 @@
+// Whole models built from the blocks:
+//   TransformerEncoder / TransformerDecoder / EncoderDecoder  d2l's Transformer for sequence to sequence
+//       (token embedding scaled by sqrt(D), sinusoidal positions, post-norm blocks by default)
+//   GPT  a decoder-only causal language model (learned positions, pre-norm, GELU, a final LayerNorm)
+// Token ids are integer-valued float tensors: src [B,S], tgt [B,T]; logits come out as [B,T,V].
+#pragma once
+#include <vector>
+
+#include "nn/positional_encoding.h"
+#include "nn/transformer.h"
+
+namespace qkv::nn {
+
+struct TransformerConfig {
+  int64_t vocab_size = 13;  // V
+  BlockConfig block;        // D, FFN width, H, dropout, norm placement, activation
+  int64_t num_blks = 2;     // blocks in each stack (PyTorch: num_encoder_layers / num_decoder_layers)
+  int64_t max_len = 1000;   // longest sequence the positional encoding covers
+};
+
+class TransformerEncoder : public Module {
+ public:
+  explicit TransformerEncoder(const TransformerConfig& config);
+  Tensor forward(const Tensor& src, const Mask& mask);  // src [B,S] -> [B,S,D]
+  std::shared_ptr<Embedding> embedding;
+  std::shared_ptr<PositionalEncoding> pos_encoding;
+  std::vector<std::shared_ptr<TransformerEncoderBlock>> blocks;
+};
+
+class TransformerDecoder : public Module {
+ public:
+  explicit TransformerDecoder(const TransformerConfig& config);
+  // tgt [B,T], enc_outputs [B,S,D] -> logits [B,T,V]
+  Tensor forward(const Tensor& tgt, const Tensor& enc_outputs, const Mask& enc_mask);
+  std::shared_ptr<Embedding> embedding;
+  std::shared_ptr<PositionalEncoding> pos_encoding;
+  std::vector<std::shared_ptr<TransformerDecoderBlock>> blocks;
+  std::shared_ptr<Linear> dense;  // D -> V
+};
+
+class EncoderDecoder : public Module {
+ public:
+  explicit EncoderDecoder(const TransformerConfig& config);
+  // src [B,S] with src_valid_lens [B] (padding after them), tgt_in [B,T] (bos + target shifted right)
+  // -> logits [B,T,V]
+  Tensor forward(const Tensor& src, const Tensor& src_valid_lens, const Tensor& tgt_in);
+  std::shared_ptr<TransformerEncoder> encoder;
+  std::shared_ptr<TransformerDecoder> decoder;
+  TransformerConfig config;
+};
+
+class GPT : public Module {
+ public:
+  explicit GPT(const TransformerConfig& config);  // uses max_len as the context length
+  Tensor forward(const Tensor& ids);              // ids [B,T] -> logits [B,T,V]
+  std::shared_ptr<Embedding> tok_emb;
+  std::shared_ptr<LearnedPositionalEncoding> pos_emb;
+  std::vector<std::shared_ptr<TransformerEncoderBlock>> blocks;  // pre-norm, causal
+  std::shared_ptr<LayerNorm> ln_f;
+  std::shared_ptr<Linear> head;  // D -> V
+  TransformerConfig config;
+};
+
+}  // namespace qkv::nn

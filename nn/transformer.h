@@ -1,0 +1,72 @@
+// Transformer blocks (d2l's chapter, and PyTorch's nn.TransformerEncoderLayer/DecoderLayer):
+//   PositionWiseFFN  the same two-layer MLP at every position: dense2(act(dense1(x)))
+//   AddNorm          post-norm residual: LayerNorm(x + dropout(y)) (d2l, the original Transformer)
+//   encoder block    self-attention, then FFN, each wrapped in a residual with a norm
+//   decoder block    causal self-attention, cross-attention over the encoder's output, FFN
+// norm_first switches a block to pre-norm, x + dropout(sublayer(LayerNorm(x))), as GPT-2 and
+// PyTorch's norm_first=True do: it trains more easily in deep stacks.
+#pragma once
+#include "nn/multi_head_attention.h"
+
+namespace qkv::nn {
+
+enum class Activation { relu, gelu };
+
+class PositionWiseFFN : public Module {
+ public:
+  PositionWiseFFN(int64_t num_inputs, int64_t ffn_num_hiddens, int64_t num_outputs,
+                  Activation activation = Activation::relu);
+  Tensor forward(const Tensor& x) const;  // [B,T,in] -> [B,T,out]
+  std::shared_ptr<Linear> dense1, dense2;
+
+ private:
+  Activation activation_;
+};
+
+class AddNorm : public Module {
+ public:
+  AddNorm(int64_t normalized_shape, float dropout);
+  Tensor forward(const Tensor& x, const Tensor& y) const;  // LayerNorm(x + dropout(y))
+  std::shared_ptr<Dropout> dropout;
+  std::shared_ptr<LayerNorm> ln;
+};
+
+struct BlockConfig {
+  int64_t num_hiddens = 64;       // D (PyTorch: d_model)
+  int64_t ffn_num_hiddens = 128;  // PyTorch: dim_feedforward
+  int64_t num_heads = 4;          // H (PyTorch: nhead)
+  float dropout = 0.1f;
+  bool bias = true;                          // on the attention projections
+  bool norm_first = false;                   // pre-norm instead of post-norm
+  Activation activation = Activation::relu;  // of the FFN
+};
+
+class TransformerEncoderBlock : public Module {
+ public:
+  explicit TransformerEncoderBlock(const BlockConfig& config);
+  // x [B,S,D]; mask usually from the source valid_lens (causal for a decoder-only model)
+  Tensor forward(const Tensor& x, const Mask& mask = {});
+  std::shared_ptr<MultiHeadAttention> attention;
+  std::shared_ptr<PositionWiseFFN> ffn;
+  std::shared_ptr<AddNorm> addnorm1, addnorm2;
+
+ private:
+  bool norm_first_;
+};
+
+class TransformerDecoderBlock : public Module {
+ public:
+  explicit TransformerDecoderBlock(const BlockConfig& config);
+  // x [B,T,D] the target so far; enc_outputs [B,S,D]; enc_mask says which source keys are real.
+  Tensor forward(const Tensor& x, const Tensor& enc_outputs, const Mask& enc_mask);
+  std::shared_ptr<MultiHeadAttention> attention1;  // masked (causal) self-attention
+  std::shared_ptr<MultiHeadAttention>
+      attention2;  // cross-attention: queries from x, keys/values from the encoder
+  std::shared_ptr<PositionWiseFFN> ffn;
+  std::shared_ptr<AddNorm> addnorm1, addnorm2, addnorm3;
+
+ private:
+  bool norm_first_;
+};
+
+}  // namespace qkv::nn
