@@ -1,0 +1,146 @@
+// Optimizers, clipping and schedules (see optim.h). The updates are plain loops over each parameter's
+// numbers, under no graph: an optimizer step is not part of what backward differentiates.
+#include "nn/optim.h"
+
+#include <cmath>
+
+#include "tensor/creation.h"
+
+namespace qkv::nn {
+
+Optimizer::Optimizer(NamedTensors params, float lr_) : lr(lr_), params_(std::move(params)) {
+  if (!(lr >= 0)) fail("Optimizer", "lr must be >= 0, got " + std::to_string(lr));
+  for (const auto& [name, p] : params_)
+    if (!p.requires_grad()) fail("Optimizer", "parameter '" + name + "' does not require grad");
+}
+
+void Optimizer::zero_grad() {
+  for (const auto& [name, p] : params_) p.zero_grad();
+}
+
+// ---- SGD ----
+SGD::SGD(NamedTensors params, float lr, float momentum, float weight_decay, bool nesterov)
+    : Optimizer(std::move(params), lr),
+      momentum_(momentum),
+      weight_decay_(weight_decay),
+      nesterov_(nesterov) {
+  buf_.resize(params_.size());
+}
+
+void SGD::step() {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor p = params_[i].second;
+    const Tensor grad = p.grad();
+    if (!grad.defined()) continue;
+    const bool first = !buf_[i].defined();
+    if (momentum_ != 0 && first) buf_[i] = zeros(p.shape());
+    float* w = p.mutable_data();
+    float* buf = momentum_ != 0 ? buf_[i].mutable_data() : nullptr;
+    const float* g = grad.data();
+    for (int64_t j = 0; j < p.numel(); ++j) {
+      float d = g[j] + weight_decay_ * w[j];
+      if (buf) {
+        buf[j] = first ? d : momentum_ * buf[j] + d;
+        d = nesterov_ ? d + momentum_ * buf[j] : buf[j];
+      }
+      w[j] -= lr * d;
+    }
+  }
+}
+
+NamedTensors SGD::state() const {
+  NamedTensors s;
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (buf_[i].defined()) s.emplace_back("momentum_buffer." + params_[i].first, buf_[i]);
+  return s;
+}
+
+// ---- Adam / AdamW ----
+Adam::Adam(NamedTensors params, float lr, float beta1, float beta2, float eps, float weight_decay,
+           bool decoupled)
+    : Optimizer(std::move(params), lr),
+      beta1_(beta1),
+      beta2_(beta2),
+      eps_(eps),
+      weight_decay_(weight_decay),
+      decoupled_(decoupled),
+      step_(scalar(0)) {
+  for (const auto& [name, p] : params_) {
+    m_.push_back(zeros(p.shape()));
+    v_.push_back(zeros(p.shape()));
+  }
+}
+
+void Adam::step() {
+  const float t = step_.item() + 1;
+  step_.mutable_data()[0] = t;
+  // bias corrections for moments that started at zero
+  const float c1 = 1 - std::pow(beta1_, t), c2 = 1 - std::pow(beta2_, t);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor p = params_[i].second;
+    const Tensor grad = p.grad();
+    if (!grad.defined()) continue;
+    float* w = p.mutable_data();
+    float* m = m_[i].mutable_data();
+    float* v = v_[i].mutable_data();
+    const float* g = grad.data();
+    for (int64_t j = 0; j < p.numel(); ++j) {
+      if (decoupled_) w[j] -= lr * weight_decay_ * w[j];
+      const float gj = decoupled_ ? g[j] : g[j] + weight_decay_ * w[j];
+      m[j] = beta1_ * m[j] + (1 - beta1_) * gj;
+      v[j] = beta2_ * v[j] + (1 - beta2_) * gj * gj;
+      w[j] -= lr * (m[j] / c1) / (std::sqrt(v[j] / c2) + eps_);
+    }
+  }
+}
+
+NamedTensors Adam::state() const {
+  NamedTensors s{{"step", step_}};
+  for (size_t i = 0; i < params_.size(); ++i) {
+    s.emplace_back("exp_avg." + params_[i].first, m_[i]);
+    s.emplace_back("exp_avg_sq." + params_[i].first, v_[i]);
+  }
+  return s;
+}
+
+// ---- clipping ----
+float clip_grad_norm(const std::vector<Tensor>& params, float max_norm) {
+  if (!(max_norm > 0)) fail("clip_grad_norm", "max_norm must be > 0, got " + std::to_string(max_norm));
+  double sq = 0;
+  for (const Tensor& p : params) {
+    const Tensor g = p.grad();
+    if (!g.defined()) continue;
+    for (int64_t j = 0; j < g.numel(); ++j) sq += double(g.data()[j]) * g.data()[j];
+  }
+  const float norm = float(std::sqrt(sq));
+  if (norm > max_norm) {
+    const float scale = max_norm / (norm + 1e-6f);  // PyTorch's guard against dividing by ~0
+    for (const Tensor& p : params) {
+      Tensor g = p.grad();
+      if (!g.defined()) continue;
+      float* d = g.mutable_data();
+      for (int64_t j = 0; j < g.numel(); ++j) d[j] *= scale;
+    }
+  }
+  return norm;
+}
+
+// ---- schedules ----
+float Schedule::lr_at(int64_t step) const {
+  if (warmup_steps > 0 && step < warmup_steps) return base_lr * float(step + 1) / float(warmup_steps);
+  switch (kind) {
+    case constant:
+      return base_lr;
+    case inverse_sqrt:
+      return base_lr *
+             std::sqrt(float(std::max<int64_t>(warmup_steps, 1)) / float(std::max<int64_t>(step, 1)));
+    case cosine: {
+      if (total_steps <= warmup_steps) return min_lr;
+      const float progress = std::min(1.0f, float(step - warmup_steps) / float(total_steps - warmup_steps));
+      return min_lr + 0.5f * (base_lr - min_lr) * (1 + std::cos(float(M_PI) * progress));
+    }
+  }
+  return base_lr;
+}
+
+}  // namespace qkv::nn
