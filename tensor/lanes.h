@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "tensor/grain.h"
 #include "tensor/parallel.h"
 #include "tensor/shape.h"
 
@@ -31,8 +32,7 @@ inline Lanes lanes_along(const Shape& shape, int64_t dim) {
 // inner > 1, e.g. summing [N,D] over N.
 template <class F>
 void for_each_lane_run(const Lanes& l, F fn) {
-  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(l.n, 1));
-  parallel_for(l.count(), grain, [&](int64_t begin, int64_t end) {
+  parallel_for(l.count(), grain_for_rows(l.n), [&](int64_t begin, int64_t end) {
     for (int64_t lane = begin; lane < end;) {
       const int64_t o = lane / l.inner, i0 = lane % l.inner;
       const int64_t i1 = std::min(l.inner, i0 + (end - lane));

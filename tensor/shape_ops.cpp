@@ -5,10 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 
 #include "tensor/lanes.h"
 #include "tensor/strided.h"
+#include "tensor/value_text.h"
 
 namespace qkv::kernels {
 namespace {
@@ -28,17 +28,11 @@ Tensor strided_copy(const Shape& out_shape, const float* first, Strides strides)
   return map_strided<1>(out_shape, {StridedInput{first, std::move(strides)}}, [](float v) { return v; });
 }
 
-std::string format_value(float v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
-
 // An index stored as a float: must be a whole number in [0, size).
 int64_t checked_index(const char* op, float v, int64_t size) {
-  if (!std::isfinite(v) || v != std::floor(v)) fail(op, "index " + format_value(v) + " is not an integer");
+  if (!std::isfinite(v) || v != std::floor(v)) fail(op, "index " + value_text(v) + " is not an integer");
   if (v < 0 || v >= static_cast<float>(size))
-    fail(op, "index " + format_value(v) + " is out of range for a dim of size " + std::to_string(size));
+    fail(op, "index " + value_text(v) + " is out of range for a dim of size " + std::to_string(size));
   return static_cast<int64_t>(v);
 }
 
@@ -197,8 +191,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& indices) {
   Tensor out(gathered_shape(x.shape(), d, indices.shape()));
   float* o = out.mutable_data();
   const float* in = x.data();
-  const int64_t grain = std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(l.inner, 1));
-  parallel_for(l.outer * K, grain, [&](int64_t begin, int64_t end) {
+  parallel_for(l.outer * K, grain_for_rows(l.inner), [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const float* src = in + l.at(r / K, rows[r % K], 0);
       std::copy(src, src + l.inner, o + r * l.inner);

@@ -7,15 +7,13 @@
 #include <utility>
 #include <vector>
 
+#include "tensor/grain.h"
 #include "tensor/parallel.h"
 #include "tensor/tensor.h"
 
 namespace qkv::kernels {
 
 using Strides = std::vector<int64_t>;
-
-// Elementwise loops hand out at least this many outputs per thread: below it, waking a thread costs more.
-inline constexpr int64_t kElementwiseGrain = int64_t{1} << 15;
 
 // Strides for reading a tensor of shape `from` as if it had the (broadcast) shape `to`: aligned from the
 // right, 0 where `from` has size 1 or no dim at all. Assumes `from` broadcasts to `to`.

@@ -1,0 +1,49 @@
+// Checkpoints in the safetensors format (https://huggingface.co/docs/safetensors), so that a model saved
+// here opens in PyTorch and the other way round. The file is:
+//
+//   8 bytes    N, the header length, an unsigned 64-bit little-endian integer
+//   N bytes    a JSON object, padded with spaces to a multiple of 8 bytes:
+//              {"__metadata__":{"step":"100"},
+//               "encoder.W_q.weight":{"dtype":"F32","shape":[4,4],"data_offsets":[0,64]}, ...}
+//   the rest   the tensors' raw little-endian bytes, back to back; data_offsets count from here.
+//
+// Leaves out: dtypes other than F32 (F16, BF16, I64, ... are rejected by name), memory-mapping, and
+// sharded checkpoints (model-00001-of-00002.safetensors).
+#pragma once
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace qkv {
+
+// An ordered list of named tensors. Names are modules' dotted parameter paths,
+// e.g. "encoder.blocks.0.attention.W_q.weight".
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+// Writes the tensors in the order given, with optional string metadata (PyTorch:
+// safetensors.torch.save_file). The file is written to path + ".tmp" and then renamed over path, so an
+// interrupted or failed save leaves an existing checkpoint at path as it was. Throws "save_safetensors: ..."
+// for an empty or duplicate name, an undefined tensor, or any write error.
+void save_safetensors(const std::string& path, const NamedTensors& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+
+struct SafetensorsFile {
+  NamedTensors tensors;  // in the order of the file's header
+  std::map<std::string, std::string> metadata;
+};
+
+// Reads and checks a whole file (PyTorch: safetensors.torch.load_file). Anything malformed -- truncation,
+// bad JSON, an unknown dtype, offsets with gaps or overlaps, a shape that disagrees with its bytes -- throws
+// qkv::Error "load_safetensors: 'path': <what is wrong>".
+SafetensorsFile load_safetensors(const std::string& path);
+
+// Copies each file tensor into the destination of the same name, in place (PyTorch: load_state_dict).
+// Everything is checked before anything is copied, so a rejected load changes nothing: every destination
+// must be in the file with the same shape, and a file tensor with no destination is an error unless
+// allow_extra (PyTorch: strict=False). The error lists every problem found.
+void load_into(const SafetensorsFile& file, const NamedTensors& destinations, bool allow_extra = false);
+
+}  // namespace qkv

@@ -1,0 +1,206 @@
+// Fused kernels for nn/ (see nn_kernels.h): layer norm forward and backward, cross-entropy with
+// ignore_index and label smoothing, and the inverted-dropout mask. Numbers only; nn/ and autograd/ wire
+// them into modules and graphs. Each is tested against its composition from primitive kernels.
+#include "tensor/nn_kernels.h"
+
+#include <cmath>
+
+#include "tensor/grain.h"
+#include "tensor/parallel.h"
+#include "tensor/softmax.h"
+#include "tensor/value_text.h"
+
+namespace qkv::kernels {
+namespace {
+
+// ---- layer norm ----
+
+// x [..., D] -> D, after checking that gamma/beta (when given) are [D].
+int64_t layer_norm_width(const char* op, const Tensor& x, const Tensor& gamma, const Tensor& beta) {
+  if (x.dim() < 1 || x.shape().back() == 0)
+    fail(op, "needs x of shape [..., D] with D >= 1, got " + to_string(x.shape()));
+  const int64_t D = x.shape().back();
+  for (const Tensor* p : {&gamma, &beta})
+    if (p->defined() && p->shape() != Shape{D})
+      fail(op, std::string(p == &gamma ? "gamma" : "beta") + " of shape " + to_string(p->shape()) +
+                   " does not match x's last dim: x is " + to_string(x.shape()));
+  return D;
+}
+
+Shape without_last_dim(const Shape& s) { return Shape(s.begin(), s.end() - 1); }
+
+// ---- cross-entropy ----
+
+// logits [N,V] and targets [N] as row indices: the class of each row, or -1 for an ignored row.
+std::vector<int64_t> read_targets(const char* op, const Tensor& logits, const Tensor& targets,
+                                  int64_t ignore_index, float label_smoothing) {
+  if (logits.dim() != 2 || targets.dim() != 1 || targets.size(0) != logits.size(0))
+    fail(op, "needs logits [N,V] and targets [N], got " + to_string(logits.shape()) + " and " +
+                 to_string(targets.shape()));
+  if (!(label_smoothing >= 0 && label_smoothing <= 1))
+    fail(op, "label_smoothing must be in [0, 1], got " + value_text(label_smoothing));
+  const int64_t V = logits.size(1);
+  std::vector<int64_t> classes(targets.numel());
+  for (int64_t r = 0; r < targets.numel(); ++r) {
+    const float t = targets.data()[r];
+    if (t == static_cast<float>(ignore_index)) {
+      classes[r] = -1;
+    } else if (t != std::floor(t) || !(t >= 0 && t < static_cast<float>(V))) {
+      fail(op, "target " + value_text(t) + " at row " + std::to_string(r) + " is not a class in [0, " +
+                   std::to_string(V) + ") nor ignore_index " + std::to_string(ignore_index));
+    } else {
+      classes[r] = static_cast<int64_t>(t);
+    }
+  }
+  return classes;
+}
+
+}  // namespace
+
+LayerNormOut layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
+  // x [N..., D] -> y [N..., D]; mean, rstd [N...]
+  const int64_t D = layer_norm_width("layer_norm", x, gamma, beta);
+  const int64_t rows = x.numel() / D;
+  LayerNormOut out{Tensor(x.shape()), Tensor(without_last_dim(x.shape())),
+                   Tensor(without_last_dim(x.shape()))};
+  const float* in = x.data();
+  const float* g = gamma.defined() ? gamma.data() : nullptr;
+  const float* b = beta.defined() ? beta.data() : nullptr;
+  float* y = out.y.mutable_data();
+  float* mean = out.mean.mutable_data();
+  float* rstd = out.rstd.mutable_data();
+  parallel_for(rows, grain_for_rows(D), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* xr = in + r * D;
+      // Two passes (mean, then squared deviations) in double: no cancellation as in E[x^2] - E[x]^2.
+      double sum = 0, sq = 0;
+      for (int64_t j = 0; j < D; ++j) sum += xr[j];
+      const double m = sum / static_cast<double>(D);
+      for (int64_t j = 0; j < D; ++j) sq += (xr[j] - m) * (xr[j] - m);
+      mean[r] = static_cast<float>(m);
+      rstd[r] = static_cast<float>(1.0 / std::sqrt(sq / static_cast<double>(D) + eps));
+      for (int64_t j = 0; j < D; ++j) {
+        const float xhat = (xr[j] - mean[r]) * rstd[r];
+        y[r * D + j] = xhat * (g ? g[j] : 1.0f) + (b ? b[j] : 0.0f);
+      }
+    }
+  });
+  return out;
+}
+
+LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                   const Tensor& gamma) {
+  // forward was: xhat = (x - mean) * rstd;  y = xhat * gamma + beta
+  const int64_t D = layer_norm_width("layer_norm_backward", x, gamma, Tensor());
+  const int64_t rows = x.numel() / D;
+  const Shape stats = without_last_dim(x.shape());
+  if (dy.shape() != x.shape() || mean.shape() != stats || rstd.shape() != stats)
+    fail("layer_norm_backward", "dy " + to_string(dy.shape()) + ", mean " + to_string(mean.shape()) +
+                                    " and rstd " + to_string(rstd.shape()) + " do not fit x " +
+                                    to_string(x.shape()));
+  LayerNormGrads grads{Tensor(x.shape()), Tensor(), Tensor()};
+  const float *in = x.data(), *d = dy.data(), *m = mean.data(), *s = rstd.data();
+  const float* g = gamma.defined() ? gamma.data() : nullptr;
+  auto xhat = [&](int64_t r, int64_t j) { return (in[r * D + j] - m[r]) * s[r]; };
+  float* dx = grads.dx.mutable_data();
+  // dx = rstd * (gy - mean(gy) - xhat * mean(gy * xhat)) with gy = dy * gamma; derivation: the mean and
+  // rstd of a row both depend on every x in that row, which the two mean terms account for.
+  parallel_for(rows, grain_for_rows(D), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      double mean_gy = 0, mean_gy_xhat = 0;
+      for (int64_t j = 0; j < D; ++j) {
+        const float gy = d[r * D + j] * (g ? g[j] : 1.0f);
+        mean_gy += gy;
+        mean_gy_xhat += gy * xhat(r, j);
+      }
+      mean_gy /= static_cast<double>(D);
+      mean_gy_xhat /= static_cast<double>(D);
+      for (int64_t j = 0; j < D; ++j) {
+        const float gy = d[r * D + j] * (g ? g[j] : 1.0f);
+        dx[r * D + j] =
+            s[r] * (gy - static_cast<float>(mean_gy) - xhat(r, j) * static_cast<float>(mean_gy_xhat));
+      }
+    }
+  });
+  if (!g) return grads;
+  // dgamma = sum over rows of dy * xhat, dbeta = sum over rows of dy: threads split the D columns.
+  grads.dgamma = Tensor(Shape{D});
+  grads.dbeta = Tensor(Shape{D});
+  float* dgamma = grads.dgamma.mutable_data();
+  float* dbeta = grads.dbeta.mutable_data();
+  parallel_for(D, grain_for_rows(rows), [&](int64_t begin, int64_t end) {
+    for (int64_t j = begin; j < end; ++j) {
+      double acc_gamma = 0, acc_beta = 0;
+      for (int64_t r = 0; r < rows; ++r) {
+        acc_gamma += d[r * D + j] * xhat(r, j);
+        acc_beta += d[r * D + j];
+      }
+      dgamma[j] = static_cast<float>(acc_gamma);
+      dbeta[j] = static_cast<float>(acc_beta);
+    }
+  });
+  return grads;
+}
+
+CrossEntropyOut cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
+                              float label_smoothing) {
+  // logits [N,V], targets [N] -> loss []
+  const std::vector<int64_t> classes =
+      read_targets("cross_entropy", logits, targets, ignore_index, label_smoothing);
+  const int64_t N = logits.size(0), V = logits.size(1);
+  // log-softmax subtracts the row max first: the log-sum-exp trick, stable for any logits.
+  const Tensor logp = log_softmax(logits, 1);
+  const float* lp = logp.data();
+  CrossEntropyOut out{Tensor(Shape{}), softmax(logits, 1), 0};
+  double total = 0;
+  for (int64_t r = 0; r < N; ++r) {
+    if (classes[r] < 0) continue;
+    ++out.kept;
+    // Smoothed target: (1 - eps) on the true class plus eps / V on every class.
+    double row = (1.0 - label_smoothing) * lp[r * V + classes[r]];
+    if (label_smoothing > 0) {  // only then: 0 * log 0 would give NaN for a class with zero probability
+      double all = 0;
+      for (int64_t j = 0; j < V; ++j) all += lp[r * V + j];
+      row += label_smoothing / static_cast<double>(V) * all;
+    }
+    total -= row;
+  }
+  if (out.kept > 0) out.loss.mutable_data()[0] = static_cast<float>(total / static_cast<double>(out.kept));
+  return out;
+}
+
+Tensor cross_entropy_backward(const CrossEntropyOut& out, const Tensor& targets, int64_t ignore_index,
+                              float label_smoothing, float dloss) {
+  // forward was: loss = mean over kept rows of -sum_j target_j * log softmax(logits)_j
+  const std::vector<int64_t> classes =
+      read_targets("cross_entropy_backward", out.probs, targets, ignore_index, label_smoothing);
+  const int64_t N = out.probs.size(0), V = out.probs.size(1);
+  Tensor dlogits(out.probs.shape());
+  if (out.kept == 0) return dlogits;  // nothing was averaged, so nothing to send back
+  const float* p = out.probs.data();
+  float* dl = dlogits.mutable_data();
+  const float scale = dloss / static_cast<float>(out.kept);
+  const float off_target = label_smoothing / static_cast<float>(V);
+  for (int64_t r = 0; r < N; ++r) {
+    if (classes[r] < 0) continue;
+    for (int64_t j = 0; j < V; ++j) {
+      const float target = off_target + (j == classes[r] ? 1 - label_smoothing : 0.0f);
+      dl[r * V + j] = scale * (p[r * V + j] - target);
+    }
+  }
+  return dlogits;
+}
+
+Tensor dropout_mask(const Shape& shape, float p, Generator& gen) {
+  if (!(p >= 0 && p < 1)) fail("dropout_mask", "p must be in [0, 1), got " + value_text(p));
+  Tensor mask(shape, 1.0f);
+  if (p == 0) return mask;
+  // Kept entries are scaled by 1 / (1 - p) so that E[mask] = 1 and eval mode needs no rescaling.
+  const float keep_scale = 1 / (1 - p);
+  float* m = mask.mutable_data();
+  for (int64_t i = 0; i < mask.numel(); ++i)
+    m[i] = gen.uniform() < p ? 0.0f : keep_scale;  // serial: one stream
+  return mask;
+}
+
+}  // namespace qkv::kernels
