@@ -24,7 +24,9 @@ SGD::SGD(NamedTensors params, float lr, float momentum, float weight_decay, bool
       momentum_(momentum),
       weight_decay_(weight_decay),
       nesterov_(nesterov) {
-  buf_.resize(params_.size());
+  // Zero buffers make the first step's buf = g, PyTorch's rule, and give the state a fixed shape to save.
+  if (momentum_ != 0)
+    for (const auto& [name, p] : params_) buf_.push_back(zeros(p.shape()));
 }
 
 void SGD::step() {
@@ -32,15 +34,13 @@ void SGD::step() {
     Tensor p = params_[i].second;
     const Tensor grad = p.grad();
     if (!grad.defined()) continue;
-    const bool first = !buf_[i].defined();
-    if (momentum_ != 0 && first) buf_[i] = zeros(p.shape());
     float* w = p.mutable_data();
     float* buf = momentum_ != 0 ? buf_[i].mutable_data() : nullptr;
     const float* g = grad.data();
     for (int64_t j = 0; j < p.numel(); ++j) {
       float d = g[j] + weight_decay_ * w[j];
       if (buf) {
-        buf[j] = first ? d : momentum_ * buf[j] + d;
+        buf[j] = momentum_ * buf[j] + d;
         d = nesterov_ ? d + momentum_ * buf[j] : buf[j];
       }
       w[j] -= lr * d;
@@ -50,8 +50,7 @@ void SGD::step() {
 
 NamedTensors SGD::state() const {
   NamedTensors s;
-  for (size_t i = 0; i < params_.size(); ++i)
-    if (buf_[i].defined()) s.emplace_back("momentum_buffer." + params_[i].first, buf_[i]);
+  for (size_t i = 0; i < buf_.size(); ++i) s.emplace_back("momentum_buffer." + params_[i].first, buf_[i]);
   return s;
 }
 

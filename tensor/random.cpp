@@ -2,6 +2,8 @@
 #include "tensor/random.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 
 #include "tensor/error.h"
 
@@ -52,6 +54,31 @@ float Generator::normal() {
 int64_t Generator::randint(int64_t lo, int64_t hi) {
   if (hi <= lo) fail("randint", "empty range [" + std::to_string(lo) + ", " + std::to_string(hi) + ")");
   return lo + static_cast<int64_t>(next_u64() % static_cast<uint64_t>(hi - lo));
+}
+
+std::string Generator::state() const {
+  std::string out;
+  char buf[24];
+  for (uint64_t w : s_) {
+    std::snprintf(buf, sizeof buf, "%016llx ", static_cast<unsigned long long>(w));
+    out += buf;
+  }
+  uint32_t spare_bits;
+  std::memcpy(&spare_bits, &spare_normal_, sizeof spare_bits);
+  std::snprintf(buf, sizeof buf, "%08x %d", spare_bits, has_spare_ ? 1 : 0);
+  return out + buf;
+}
+
+void Generator::set_state(const std::string& state) {
+  unsigned long long w[4];
+  unsigned spare_bits;
+  int has_spare;
+  if (std::sscanf(state.c_str(), "%llx %llx %llx %llx %x %d", &w[0], &w[1], &w[2], &w[3], &spare_bits,
+                  &has_spare) != 6)
+    fail("Generator::set_state", "not a generator state: '" + state + "'");
+  for (int i = 0; i < 4; ++i) s_[i] = w[i];
+  std::memcpy(&spare_normal_, &spare_bits, sizeof spare_bits);
+  has_spare_ = has_spare != 0;
 }
 
 Generator& default_generator() {

@@ -3,6 +3,7 @@
 // Box-Muller for normals) rather than <random>'s distributions, whose outputs differ between libraries.
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace qkv {
 
@@ -11,9 +12,13 @@ class Generator {
   explicit Generator(uint64_t seed = 0) { seed_with(seed); }
   void seed_with(uint64_t seed);
   uint64_t next_u64();
-  float uniform();                      // in [0, 1), 24 random bits
-  float normal();                       // mean 0, standard deviation 1
+  float uniform();                          // in [0, 1), 24 random bits
+  float normal();                           // mean 0, standard deviation 1
   int64_t randint(int64_t lo, int64_t hi);  // in [lo, hi)
+
+  // The whole state as text (checkpoints keep it, so a resumed run draws what the original would have).
+  std::string state() const;
+  void set_state(const std::string& state);  // throws on text that state() did not make
 
  private:
   uint64_t s_[4];
@@ -21,7 +26,7 @@ class Generator {
   bool has_spare_ = false;
 };
 
-Generator& default_generator();  // the global one (not thread-safe: draw from one thread)
+Generator& default_generator();   // the global one (not thread-safe: draw from one thread)
 void manual_seed(uint64_t seed);  // reseed the global generator
 
 }  // namespace qkv
