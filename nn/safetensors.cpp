@@ -75,18 +75,6 @@ void check_names(const NamedTensors& tensors) {
   }
 }
 
-void write_all(const std::string& path, const std::string& header, const NamedTensors& tensors) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) fail("save_safetensors", "cannot open '" + path + "' for writing");
-  std::string length;
-  append_u64_le(length, header.size());
-  out << length << header;
-  for (const auto& [name, tensor] : tensors) out << f32_to_le_bytes(tensor);
-  out.flush();
-  out.close();
-  if (!out) fail("save_safetensors", "writing '" + path + "' failed (disk full?)");
-}
-
 // ---- reading ----
 
 [[noreturn]] void bad_file(const std::string& path, const std::string& what) {
@@ -199,6 +187,29 @@ void check_layout(const std::string& path, std::vector<Entry> entries, int64_t d
 
 }  // namespace
 
+void write_file_atomically(const std::string& op, const std::string& path,
+                           const std::function<void(std::ostream&)>& write) {
+  // Write beside the target, then rename over it: rename is atomic on POSIX, so a reader (or a crash)
+  // sees the old file or the new one, never half of one. (No fsync: the standard library has none.)
+  const std::string tmp = path + ".tmp";
+  std::error_code ignored;
+  try {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) fail(op, "cannot open '" + tmp + "' for writing");
+    write(out);
+    out.flush();
+    out.close();
+    if (!out) fail(op, "writing '" + tmp + "' failed (disk full?)");
+    fs::rename(tmp, path);
+  } catch (const fs::filesystem_error& e) {
+    fs::remove(tmp, ignored);
+    fail(op, "cannot rename '" + tmp + "' to '" + path + "': " + e.code().message());
+  } catch (...) {
+    fs::remove(tmp, ignored);
+    throw;
+  }
+}
+
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata) {
   check_names(tensors);
@@ -211,20 +222,12 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   }
   if (header.size() > kMaxHeaderBytes) fail("save_safetensors", "header over the 100 MB limit");
 
-  // Write beside the target, then rename over it: rename is atomic on POSIX, so a reader (or a crash)
-  // sees the old checkpoint or the new one, never half of one.
-  const std::string tmp = path + ".tmp";
-  std::error_code ignored;
-  try {
-    write_all(tmp, header, tensors);
-    fs::rename(tmp, path);
-  } catch (const fs::filesystem_error& e) {
-    fs::remove(tmp, ignored);
-    fail("save_safetensors", "cannot rename '" + tmp + "' to '" + path + "': " + e.code().message());
-  } catch (...) {
-    fs::remove(tmp, ignored);
-    throw;
-  }
+  write_file_atomically("save_safetensors", path, [&](std::ostream& out) {
+    std::string length;
+    append_u64_le(length, header.size());
+    out << length << header;
+    for (const auto& [name, tensor] : tensors) out << f32_to_le_bytes(tensor);
+  });
 }
 
 SafetensorsFile load_safetensors(const std::string& path) {

@@ -10,6 +10,8 @@
 // Leaves out: dtypes other than F32 (F16, BF16, I64, ... are rejected by name), memory-mapping, and
 // sharded checkpoints (model-00001-of-00002.safetensors).
 #pragma once
+#include <functional>
+#include <iosfwd>
 #include <map>
 #include <string>
 #include <utility>
@@ -45,5 +47,11 @@ SafetensorsFile load_safetensors(const std::string& path);
 // must be in the file with the same shape, and a file tensor with no destination is an error unless
 // allow_extra (PyTorch: strict=False). The error lists every problem found.
 void load_into(const SafetensorsFile& file, const NamedTensors& destinations, bool allow_extra = false);
+
+// Writes a file through write(out) into path + ".tmp", then renames it over path, so a failure at any
+// point leaves whatever was at path untouched and no .tmp behind. Errors throw "op: ..." naming the file.
+// Shared by save_safetensors and the examples' plots (examples/support/svg.h).
+void write_file_atomically(const std::string& op, const std::string& path,
+                           const std::function<void(std::ostream&)>& write);
 
 }  // namespace qkv
