@@ -10,6 +10,7 @@
 // Leaves out: dtypes other than F32 (F16, BF16, I64, ... are rejected by name), memory-mapping, and
 // sharded checkpoints (model-00001-of-00002.safetensors).
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <iosfwd>
 #include <map>
@@ -20,6 +21,10 @@
 #include "tensor/tensor.h"
 
 namespace qkv {
+
+// The format's limits, shared by the writer and the loader.
+inline constexpr uint64_t kSafetensorsMaxHeaderBytes = 100'000'000;  // as the reference implementation
+inline constexpr const char* kSafetensorsMetadataKey = "__metadata__";
 
 // An ordered list of named tensors. Names are modules' dotted parameter paths,
 // e.g. "encoder.blocks.0.attention.W_q.weight".
