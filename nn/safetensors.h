@@ -10,6 +10,9 @@
 // Leaves out: dtypes other than F32 (F16, BF16, I64, ... are rejected by name), memory-mapping, and
 // sharded checkpoints (model-00001-of-00002.safetensors).
 #pragma once
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
 #include <map>
 #include <string>
 #include <utility>
@@ -18,6 +21,10 @@
 #include "tensor/tensor.h"
 
 namespace qkv {
+
+// The format's limits, shared by the writer and the loader.
+inline constexpr uint64_t kSafetensorsMaxHeaderBytes = 100'000'000;  // as the reference implementation
+inline constexpr const char* kSafetensorsMetadataKey = "__metadata__";
 
 // An ordered list of named tensors. Names are modules' dotted parameter paths,
 // e.g. "encoder.blocks.0.attention.W_q.weight".
@@ -45,5 +52,11 @@ SafetensorsFile load_safetensors(const std::string& path);
 // must be in the file with the same shape, and a file tensor with no destination is an error unless
 // allow_extra (PyTorch: strict=False). The error lists every problem found.
 void load_into(const SafetensorsFile& file, const NamedTensors& destinations, bool allow_extra = false);
+
+// Writes a file through write(out) into path + ".tmp", then renames it over path, so a failure at any
+// point leaves whatever was at path untouched and no .tmp behind. Errors throw "op: ..." naming the file.
+// Shared by save_safetensors and the examples' plots (examples/support/svg.h).
+void write_file_atomically(const std::string& op, const std::string& path,
+                           const std::function<void(std::ostream&)>& write);
 
 }  // namespace qkv
