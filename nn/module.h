@@ -14,7 +14,6 @@
 
 namespace qkv::nn {
 
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 class Module {
  public:

@@ -26,10 +26,6 @@ namespace qkv {
 inline constexpr uint64_t kSafetensorsMaxHeaderBytes = 100'000'000;  // as the reference implementation
 inline constexpr const char* kSafetensorsMetadataKey = "__metadata__";
 
-// An ordered list of named tensors. Names are modules' dotted parameter paths,
-// e.g. "encoder.blocks.0.attention.W_q.weight".
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
-
 // Writes the tensors in the order given, with optional string metadata (PyTorch:
 // safetensors.torch.save_file). The file is written to path + ".tmp" and then renamed over path, so an
 // interrupted or failed save leaves an existing checkpoint at path as it was. Throws "save_safetensors: ..."

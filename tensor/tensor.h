@@ -11,6 +11,7 @@
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tensor/error.h"
@@ -83,6 +84,10 @@ struct Storage {
   std::vector<float> values;
   uint64_t version = 0;
 };
+
+// An ordered list of named tensors: a module's parameters under their dotted paths
+// ("encoder.blocks.0.attention.W_q.weight"), an optimizer's state, a checkpoint's contents.
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
