@@ -37,7 +37,7 @@ void check_same_shape(const char* op, const Tensor& dst, const Tensor& src) {
                  " differ (in-place ops do not broadcast)");
 }
 
-// dst[i] = f(i) for every element, split across threads by ranges of i.
+// dst[i] = f(dst[i], i) for every element, split across threads by ranges of i.
 template <class F>
 void update_in_place(Tensor& dst, F f) {
   float* d = dst.mutable_data();

@@ -36,14 +36,19 @@ Tensor softmax_forward(const char* op, const Tensor& x, int64_t dim, bool log) {
       return;
     }
     // Subtracting the max keeps exp's argument <= 0, so logits of 1e30 do not overflow.
+    // softmax keeps each exp(x - max) in y and rescales it afterwards: one exp per entry.
     double sum = 0;
-    for (int64_t j = 0; j < l.n; ++j) sum += std::exp(in[at(j)] - max);
+    for (int64_t j = 0; j < l.n; ++j) {
+      const float e = std::exp(in[at(j)] - max);
+      sum += e;
+      if (!log) y[at(j)] = e;
+    }
     if (log) {
       const float log_sum = static_cast<float>(std::log(sum));
       for (int64_t j = 0; j < l.n; ++j) y[at(j)] = in[at(j)] - max - log_sum;
     } else {
       const float inv_sum = static_cast<float>(1.0 / sum);
-      for (int64_t j = 0; j < l.n; ++j) y[at(j)] = std::exp(in[at(j)] - max) * inv_sum;
+      for (int64_t j = 0; j < l.n; ++j) y[at(j)] *= inv_sum;
     }
   });
   return out;

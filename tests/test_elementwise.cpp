@@ -79,7 +79,7 @@ TEST_CASE("elementwise: where picks a or b, broadcasting all three") {
   check_values(kernels::where(cond, a, b), {2, 3}, {1, -1, 1, 2, -1, 2});
 }
 
-TEST_CASE("elementwise: masked_fill fills where the mask is nonzero; the mask stretches to x") {
+TEST_CASE("elementwise: masked_fill fills where the mask is nonzero, the mask stretching to x") {
   const Tensor x = arange(6).view({2, 3}), mask = tensor({0, 1, 1});
   const float ninf = -std::numeric_limits<float>::infinity();
   check_values(kernels::masked_fill(x, mask, ninf), {2, 3}, {0, ninf, ninf, 3, ninf, ninf});

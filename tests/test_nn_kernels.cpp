@@ -132,7 +132,7 @@ TEST_CASE("nn_kernels: cross_entropy is stable for huge logits") {
   CHECK(out.loss.item() == Approx(1e30f));  // row 0 costs 0, row 1 (wrong by 2e30) costs 2e30
 }
 
-TEST_CASE("nn_kernels: ignore_index rows count for nothing; all ignored gives 0 and zero gradient") {
+TEST_CASE("nn_kernels: ignore_index rows count for nothing, and all ignored gives 0 and zero gradient") {
   const Tensor logits = tensor({1, 2, 3, 0, 0, 9}, {2, 3});
   const auto some = kernels::cross_entropy(logits, tensor({2, -100}));
   CHECK(some.kept == 1);
@@ -202,7 +202,7 @@ TEST_CASE("nn_kernels: dropout_mask holds only 0 and 1/(1-p) and keeps the mean 
   CHECK(qkv::testing::bitwise_equal(mask, kernels::dropout_mask({100000}, p, again)));
 }
 
-TEST_CASE("nn_kernels: dropout_mask with p = 0 is all ones; p outside [0,1) throws") {
+TEST_CASE("nn_kernels: dropout_mask with p = 0 is all ones, and p outside 0 <= p < 1 throws") {
   for (float v : kernels::dropout_mask({3, 4}, 0).to_vector()) CHECK(v == 1);
   REQUIRE_THROWS_WITH(kernels::dropout_mask({3}, 1), Catch::Contains("dropout_mask") && Catch::Contains("1"));
   REQUIRE_THROWS_WITH(kernels::dropout_mask({3}, -0.5f),
