@@ -23,7 +23,7 @@ build=build
 config=(-DCMAKE_BUILD_TYPE=Release)
 if [ "${1:-}" = "--sanitize" ]; then
   build=build-sanitize
-  config=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DQKV_SANITIZE=ON -DQKV_BUILD_EXAMPLES=OFF)
+  config=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DQKV_SANITIZE=ON)
 fi
 cmake -S . -B "$build" "${config[@]}"
 cmake --build "$build" -j2
