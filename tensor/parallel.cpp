@@ -26,7 +26,9 @@ class ThreadPool {
   void resize(int threads) {
     stop_workers();
     stopping_ = false;
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { work(i); });
+    // A new worker starts at the current job count, so it neither reruns an old job nor misses the next one.
+    const uint64_t current = generation_;
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i, current] { work(i, current); });
   }
 
   // Runs job(chunk) for chunk in [0, chunks) with chunks <= size(); returns when all are done.
@@ -48,9 +50,8 @@ class ThreadPool {
   }
 
  private:
-  void work(int index) {
+  void work(int index, uint64_t seen) {
     inside_parallel_region = true;
-    uint64_t seen = 0;
     for (;;) {
       std::unique_lock<std::mutex> lock(mu_);
       wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
