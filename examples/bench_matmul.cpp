@@ -1,0 +1,103 @@
+// bench_matmul: GFLOPS of qkv's GEMM on square n x n products, beside the naive loop and (when found at
+// configure time) OpenBLAS, each with 1 thread and with every thread. Leaves out non-square shapes.
+//   ./build/examples/bench_matmul          a human table with ratios
+//   ./build/examples/bench_matmul --csv    rows of impl,threads,n,gflops
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "tensor/creation.h"
+#include "tensor/gemm.h"
+#include "tensor/parallel.h"
+
+#if QKV_BENCH_OPENBLAS
+#include <cblas.h>
+#endif
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Best-of-7 seconds per call: after a warm-up call, each sample repeats the call enough times to last
+// ~30 ms, so a cell takes ~0.2 s. The best sample is the one least disturbed by other work on the machine.
+double best_seconds(const std::function<void()>& call) {
+  call();  // warm-up: page in buffers, wake threads, fill caches
+  auto t0 = Clock::now();
+  call();
+  const double once = std::chrono::duration<double>(Clock::now() - t0).count();
+  const int reps = std::max(1, static_cast<int>(0.03 / std::max(once, 1e-9)));
+  double best = 1e30;
+  for (int sample = 0; sample < 7; ++sample) {
+    t0 = Clock::now();
+    for (int r = 0; r < reps; ++r) call();
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count() / reps);
+  }
+  return best;
+}
+
+struct Row {
+  const char* impl;
+  int threads;
+  int n;
+  double gflops;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool csv = argc > 1 && std::strcmp(argv[1], "--csv") == 0;
+  const int all_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<Row> rows;
+
+  for (int n : {32, 64, 128, 256, 512, 1024}) {
+    // A, B: [n, n] standard normal; C = A B. 2 n^3 flops per product.
+    const qkv::Tensor a = qkv::randn({n, n}), b = qkv::randn({n, n});
+    std::vector<float> c(static_cast<size_t>(n) * n);
+    const double flops = 2.0 * n * n * n;
+    const qkv::GemmArgs g{n, n, n, a.data(), n, false, b.data(), n, false, c.data(), n, false};
+    auto record = [&](const char* impl, int threads, const std::function<void()>& call) {
+      rows.push_back({impl, threads, n, flops / best_seconds(call) / 1e9});
+    };
+
+    if (n <= 256) record("naive", 1, [&] { qkv::gemm_naive(g); });
+    for (int threads : {1, all_threads}) {
+      qkv::set_num_threads(threads);
+      record("qkv", threads, [&] { qkv::gemm(g); });
+#if QKV_BENCH_OPENBLAS
+      openblas_set_num_threads(threads);
+      record("openblas", threads, [&] {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f,
+                    c.data(), n);
+      });
+#endif
+      if (all_threads == 1) break;
+    }
+  }
+
+  if (csv) {
+    std::printf("impl,threads,n,gflops\n");
+    for (const Row& r : rows) std::printf("%s,%d,%d,%.2f\n", r.impl, r.threads, r.n, r.gflops);
+    return 0;
+  }
+  auto find = [&](const char* impl, int threads, int n) {
+    for (const Row& r : rows)
+      if (std::strcmp(r.impl, impl) == 0 && r.threads == threads && r.n == n) return r.gflops;
+    return 0.0;
+  };
+  std::printf("GFLOPS of C = A B, square n x n, float32 (best of 7 samples; %d threads = all)\n",
+              all_threads);
+  std::printf("%6s %8s | %8s %8s %6s | %8s %8s %6s | %9s\n", "n", "naive", "qkv 1T", "oblas 1T", "ratio",
+              "qkv allT", "oblas aT", "ratio", "qkv aT/1T");
+  for (int n : {32, 64, 128, 256, 512, 1024}) {
+    const double q1 = find("qkv", 1, n), o1 = find("openblas", 1, n);
+    const double qa = find("qkv", all_threads, n), oa = find("openblas", all_threads, n);
+    std::printf("%6d %8.2f | %8.2f %8.2f %6.2f | %8.2f %8.2f %6.2f | %9.2f\n", n, find("naive", 1, n), q1, o1,
+                o1 > 0 ? q1 / o1 : 0.0, qa, oa, oa > 0 ? qa / oa : 0.0, qa / q1);
+  }
+  std::printf("ratio = qkv / OpenBLAS at the same thread count (0 when OpenBLAS was not found).\n");
+  return 0;
+}

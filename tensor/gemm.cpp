@@ -1,0 +1,219 @@
+// GEMM: the naive triple loop (test oracle) and the BLIS-style blocked driver: cache blocking (MC/KC/NC),
+// pack_a / pack_b into contiguous zero-padded panels, five loops around an MR x NR micro-kernel.
+// Leaves out: alpha/beta scaling (C = op(A) op(B), or += with accumulate), strided columns, other types.
+#include "tensor/gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "tensor/error.h"
+#include "tensor/gemm_kernels.h"
+#include "tensor/parallel.h"
+
+namespace qkv {
+namespace {
+
+using gemm_detail::kMR;
+using gemm_detail::kNR;
+
+// Cache budget for one core (Zen 4: 32 KiB L1d, 1 MiB L2; Haswell-class CPUs are similar):
+//   L1: the b_panel sliver in use (KC x NR = 256 x 16 floats = 16 KiB) plus one a sliver (KC x MR = 6 KiB)
+//       stay resident while the 1st loop walks down the A block.
+//   L2: the packed A block (MC x KC = 144 x 256 floats = 144 KiB) is reused by every sliver of B.
+//   L3: the packed B panel (KC x NC = 256 x 4080 floats = 4 MiB) is reused by every A block.
+constexpr int64_t kKC = 256;
+constexpr int64_t kMC = 144;   // a multiple of MR
+constexpr int64_t kNC = 4080;  // a multiple of NR
+static_assert(kMC % kMR == 0 && kNC % kNR == 0);
+
+// Below this many multiply-adds a product runs on the calling thread: waking the pool costs more.
+constexpr int64_t kParallelMinWork = 96 * 96 * 96;
+
+// op(A)(i, k) and op(B)(k, j), read through the transpose flags from the arrays as stored.
+float op_a(const GemmArgs& g, int64_t i, int64_t k) {
+  return g.trans_a ? g.A[k * g.lda + i] : g.A[i * g.lda + k];
+}
+float op_b(const GemmArgs& g, int64_t k, int64_t j) {
+  return g.trans_b ? g.B[j * g.ldb + k] : g.B[k * g.ldb + j];
+}
+
+// A growable 64-byte-aligned float buffer; one pair per thread, reused across calls.
+struct AlignedBuffer {
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float, Free> data;
+  int64_t capacity = 0;
+
+  float* get(int64_t n) {
+    if (n > capacity) {
+      const size_t bytes = (static_cast<size_t>(n) * sizeof(float) + 63) / 64 * 64;
+      data.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+      if (!data) fail("gemm", "out of memory for a packing buffer of " + std::to_string(bytes) + " bytes");
+      capacity = n;
+    }
+    return data.get();
+  }
+};
+thread_local AlignedBuffer packed_a_buffer, packed_b_buffer;
+
+// pack_a: the mc x kc block op(A)[ic:ic+mc, pc:pc+kc] -> ceil(mc/MR) slivers, each kc x MR (see
+// gemm_kernels.h). Rows past mc are zeros, so the micro-kernel never needs to know about the edge.
+void pack_a(const GemmArgs& g, int64_t ic, int64_t mc, int64_t pc, int64_t kc, float* out) {
+  for (int64_t ir = 0; ir < mc; ir += kMR, out += kc * kMR) {
+    const int64_t rows = std::min(kMR, mc - ir);
+    if (rows == kMR && !g.trans_a) {
+      // The common case: MR row pointers into A, read in step.
+      const float* row[kMR];
+      for (int64_t i = 0; i < kMR; ++i) row[i] = g.A + (ic + ir + i) * g.lda + pc;
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t i = 0; i < kMR; ++i) out[k * kMR + i] = row[i][k];
+      continue;
+    }
+    for (int64_t k = 0; k < kc; ++k)
+      for (int64_t i = 0; i < kMR; ++i) out[k * kMR + i] = i < rows ? op_a(g, ic + ir + i, pc + k) : 0.0f;
+  }
+}
+
+// pack_b: the kc x nc panel op(B)[pc:pc+kc, jc:jc+nc] -> ceil(nc/NR) slivers, each kc x NR. Columns past
+// nc are zeros.
+void pack_b(const GemmArgs& g, int64_t pc, int64_t kc, int64_t jc, int64_t nc, float* out) {
+  for (int64_t jr = 0; jr < nc; jr += kNR, out += kc * kNR) {
+    const int64_t cols = std::min(kNR, nc - jr);
+    if (cols == kNR && !g.trans_b) {
+      // The common case: each row of the sliver is NR contiguous floats of B.
+      for (int64_t k = 0; k < kc; ++k)
+        std::memcpy(out + k * kNR, g.B + (pc + k) * g.ldb + jc + jr, sizeof(float) * kNR);
+      continue;
+    }
+    for (int64_t k = 0; k < kc; ++k)
+      for (int64_t j = 0; j < kNR; ++j) out[k * kNR + j] = j < cols ? op_b(g, pc + k, jc + jr + j) : 0.0f;
+  }
+}
+
+// One MR x NR tile of C, of which only rows x cols are real. Edge tiles are computed whole into a scratch
+// tile and only their real part is written, with the same additions as a full tile.
+void micro_tile(gemm_detail::MicroKernel kernel, int64_t kc, const float* a_sliver, const float* b_sliver,
+                float* c, int64_t ldc, int64_t rows, int64_t cols, bool accumulate) {
+  if (rows == kMR && cols == kNR) return kernel(kc, a_sliver, b_sliver, c, ldc, accumulate);
+  alignas(64) float tile[kMR * kNR];
+  kernel(kc, a_sliver, b_sliver, tile, kNR, /*accumulate=*/false);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j)
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * kNR + j] : tile[i * kNR + j];
+}
+
+// The serial blocked algorithm on the block C[m_begin:m_end, n_begin:n_end]. Each element of C gets the
+// same sums in the same order whatever block it falls in, so any split of C gives bitwise equal results.
+void blocked_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_begin, int64_t m_end,
+                  int64_t n_begin, int64_t n_end) {
+  const int64_t nc_max = std::min(kNC, (n_end - n_begin + kNR - 1) / kNR * kNR);
+  const int64_t mc_max = std::min(kMC, (m_end - m_begin + kMR - 1) / kMR * kMR);
+  float* packed_b = packed_b_buffer.get(kKC * nc_max);
+  float* packed_a = packed_a_buffer.get(kKC * mc_max);
+
+  for (int64_t jc = n_begin; jc < n_end; jc += kNC) {  // 5th loop around micro-kernel: NC columns of C
+    const int64_t nc = std::min(kNC, n_end - jc);
+    for (int64_t pc = 0; pc < g.K; pc += kKC) {  // 4th loop: KC-deep slices of the sum
+      const int64_t kc = std::min(kKC, g.K - pc);
+      const bool accumulate = g.accumulate || pc > 0;  // later slices add to the first
+      pack_b(g, pc, kc, jc, nc, packed_b);
+      for (int64_t ic = m_begin; ic < m_end; ic += kMC) {  // 3rd loop: MC rows of C
+        const int64_t mc = std::min(kMC, m_end - ic);
+        pack_a(g, ic, mc, pc, kc, packed_a);
+        for (int64_t jr = 0; jr < nc; jr += kNR) {    // 2nd loop: one NR-wide sliver of B (in L1)
+          for (int64_t ir = 0; ir < mc; ir += kMR) {  // 1st loop: one MR-tall sliver of A
+            micro_tile(kernel, kc, packed_a + ir * kc, packed_b + jr * kc, g.C + (ic + ir) * g.ldc + jc + jr,
+                       g.ldc, std::min(kMR, mc - ir), std::min(kNR, nc - jr), accumulate);
+          }
+        }
+      }
+    }
+  }
+}
+
+std::atomic<bool> use_avx2{cpu_has_avx2_fma()};
+
+void check_args(const GemmArgs& g) {
+  auto need = [](bool ok, const std::string& what) {
+    if (!ok) fail("gemm", what);
+  };
+  need(g.M >= 0 && g.N >= 0 && g.K >= 0,
+       "negative size M=" + std::to_string(g.M) + " N=" + std::to_string(g.N) + " K=" + std::to_string(g.K));
+  need(g.lda >= (g.trans_a ? g.M : g.K), "lda=" + std::to_string(g.lda) + " too small");
+  need(g.ldb >= (g.trans_b ? g.K : g.N), "ldb=" + std::to_string(g.ldb) + " too small");
+  need(g.ldc >= g.N, "ldc=" + std::to_string(g.ldc) + " too small");
+}
+
+}  // namespace
+
+void gemm_naive(const GemmArgs& g) {
+  check_args(g);
+  for (int64_t i = 0; i < g.M; ++i) {
+    for (int64_t j = 0; j < g.N; ++j) {
+      float sum = 0;
+      for (int64_t k = 0; k < g.K; ++k) sum += op_a(g, i, k) * op_b(g, k, j);
+      float& c = g.C[i * g.ldc + j];
+      c = g.accumulate ? c + sum : sum;
+    }
+  }
+}
+
+bool cpu_has_avx2_fma() {
+#if defined(__x86_64__) || defined(__i386__)
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+void set_gemm_use_avx2(bool on) { use_avx2 = on && cpu_has_avx2_fma(); }
+
+void gemm(const GemmArgs& g) {
+  check_args(g);
+  if (g.M == 0 || g.N == 0) return;
+  if (g.K == 0) {  // an empty sum: C = 0, or C unchanged
+    if (!g.accumulate)
+      for (int64_t i = 0; i < g.M; ++i) std::fill_n(g.C + i * g.ldc, g.N, 0.0f);
+    return;
+  }
+  gemm_detail::MicroKernel kernel = gemm_detail::micro_kernel_portable;
+#if QKV_HAVE_AVX2_KERNELS
+  if (use_avx2) kernel = gemm_detail::micro_kernel_avx2;
+#endif
+
+  // Threads split C into blocks of whole rows (or columns, when C is wide), in units of MR (or NR) so no
+  // thread sees an edge tile that a single thread would not. Never along K: see blocked_gemm.
+  const bool split_rows = g.M >= g.N;
+  const int64_t unit = split_rows ? kMR : kNR;
+  const int64_t units = ((split_rows ? g.M : g.N) + unit - 1) / unit;
+  const bool parallel = g.M * g.N * g.K >= kParallelMinWork;
+  parallel_for(units, parallel ? 1 : units, [&](int64_t u_begin, int64_t u_end) {
+    const int64_t begin = u_begin * unit, end = std::min(u_end * unit, split_rows ? g.M : g.N);
+    if (split_rows)
+      blocked_gemm(g, kernel, begin, end, 0, g.N);
+    else
+      blocked_gemm(g, kernel, 0, g.M, begin, end);
+  });
+}
+
+namespace gemm_detail {
+
+// The portable micro-kernel: the same tile and packed layout as the AVX2 one, in plain C++ that the
+// compiler vectorises with whatever the baseline target has (SSE2 on x86-64, NEON on arm64).
+void micro_kernel_portable(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc,
+                           bool accumulate) {
+  float acc[kMR][kNR] = {};
+  for (int64_t k = 0; k < kc; ++k, a_panel += kMR, b_panel += kNR)
+    for (int64_t i = 0; i < kMR; ++i)
+      for (int64_t j = 0; j < kNR; ++j) acc[i][j] += a_panel[i] * b_panel[j];
+  for (int64_t i = 0; i < kMR; ++i)
+    for (int64_t j = 0; j < kNR; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+}  // namespace gemm_detail
+}  // namespace qkv
