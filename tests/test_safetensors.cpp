@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 
 #include "catch.h"
@@ -60,7 +61,9 @@ bool contains(const std::string& text, const std::string& part) {
 
 // Writes bytes to a file, loads it, and checks the error starts with the op, names the file and the problem.
 void expect_load_error(const std::string& bytes, const std::string& problem) {
-  const std::string path = scratch("bad.safetensors");
+  // One file per crafted content, so tests that ctest runs in parallel never share a file.
+  const std::string path =
+      scratch("bad_" + std::to_string(std::hash<std::string>{}(bytes + problem)) + ".safetensors");
   write_bytes(path, bytes);
   const std::string message = error_of([&] { qkv::load_safetensors(path); });
   INFO(message);
@@ -73,7 +76,8 @@ const std::string kEntryA = R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,
 const std::string kEightBytes(8, '\0');
 
 bool bitwise_equal(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(float) * a.numel()) == 0;
+  if (a.shape() != b.shape()) return false;
+  return a.numel() == 0 || std::memcmp(a.data(), b.data(), sizeof(float) * a.numel()) == 0;  // empty: no data
 }
 
 }  // namespace
@@ -149,6 +153,17 @@ TEST_CASE("safetensors: a rejected save leaves the old checkpoint intact") {
   CHECK(contains(error_of([&] { qkv::save_safetensors(path, {{"bad\xFF", Tensor({1})}}); }), "valid UTF-8"));
   CHECK(read_bytes(path) == before);
   CHECK_FALSE(fs::exists(path + ".tmp"));
+}
+
+TEST_CASE("safetensors: a save that fails after writing removes its .tmp file") {
+  // The target is a folder, so the file is written in full but the final rename fails (also as root).
+  const std::string path = scratch("a_folder.safetensors");
+  fs::create_directories(path);
+  write_bytes(path + "/keep", "x");
+  const std::string message = error_of([&] { qkv::save_safetensors(path, {{"w", Tensor({2}, 1.0f)}}); });
+  CHECK(contains(message, "save_safetensors: cannot rename '" + path + ".tmp' to '" + path + "'"));
+  CHECK_FALSE(fs::exists(path + ".tmp"));
+  CHECK(read_bytes(path + "/keep") == "x");
 }
 
 TEST_CASE("safetensors: a save into a missing folder fails by name and touches no other file") {
