@@ -10,10 +10,7 @@
 namespace qkv::plot {
 namespace {
 
-constexpr double kCharWidth = 7;  // estimated width of one 12px character; SVG cannot measure text
 constexpr double kLineHeight = 16;
-
-double text_width(const std::string& s) { return kCharWidth * static_cast<double>(s.size()); }
 
 // The labels along one axis: the given ticks, or the indices 0..n-1, thinned out so that labels `pitch`
 // pixels apart, each needing `room` pixels, never overlap (skipped ones are empty).
@@ -25,6 +22,11 @@ std::vector<std::string> axis_labels(const std::vector<std::string>& ticks, size
   const size_t every = std::max<size_t>(1, static_cast<size_t>(std::ceil(room / pitch)));
   for (size_t i = 0; i < n; i += every) labels[i] = std::to_string(i);
   return labels;
+}
+
+// A row's or column's name in a tooltip: its tick label, or its index.
+std::string entry_name(const std::vector<std::string>& ticks, size_t i) {
+  return ticks.empty() ? std::to_string(i) : ticks[i];
 }
 
 double widest(const std::vector<std::string>& labels) {
@@ -95,8 +97,8 @@ std::string heatmaps(const std::vector<Matrix>& maps, const HeatmapOptions& o) {
   // Where everything goes. A map has x ticks when no map sits below it (the last row, and the row above
   // a short last row).
   const double left = (o.ylabel.empty() ? 8 : 8 + kLineHeight) + y_tick_w;
-  const double top = (o.title.empty() ? 8 : 12 + kLineHeight) + (o.titles.empty() ? 0 : kLineHeight + 4);
   const double title_h = o.titles.empty() ? 0 : kLineHeight + 4;
+  const double top = (o.title.empty() ? 8 : 12 + kLineHeight) + title_h;
   const double below_h = x_tick_h + (o.xlabel.empty() ? 0 : kLineHeight) + 8;
   const double gap_x = 16;
   const double pitch_y = map_h + title_h + (grid_rows > 1 && count % grid_cols != 0 ? below_h : 12);
@@ -104,7 +106,8 @@ std::string heatmaps(const std::vector<Matrix>& maps, const HeatmapOptions& o) {
   const double grid_h = (grid_rows - 1) * pitch_y + map_h;
   const std::string lo_text = format_number(lo), hi_text = format_number(hi);
   const double bar_x = left + grid_w + 20, bar_w = 14;
-  const double width = bar_x + bar_w + 8 + std::max(text_width(lo_text), text_width(hi_text)) + 8;
+  const double width =
+      bar_x + bar_w + 8 + std::max({text_width(lo_text), text_width(hi_text), text_width("-0.00")}) + 8;
   const double height = top + grid_h + below_h;
 
   std::string svg = svg_open(width, height);
@@ -123,8 +126,8 @@ std::string heatmaps(const std::vector<Matrix>& maps, const HeatmapOptions& o) {
         const double t = hi > lo ? (v - lo) / (hi - lo) : 0.5;
         svg += "<rect class=\"cell\" x=\"" + px(x0 + c * cs) + "\" y=\"" + px(y0 + r * cs) + "\" width=\"" +
                px(cs) + "\" height=\"" + px(cs) + "\" fill=\"" + viridis(t) + "\"><title>" +
-               escape_xml(y_labels[r]) + " / " + escape_xml(x_labels[c]) + ": " + format_number(v) +
-               "</title></rect>\n";
+               escape_xml(entry_name(o.y_ticks, r)) + ", " + escape_xml(entry_name(o.x_ticks, c)) + ": " +
+               format_number(v) + "</title></rect>\n";
       }
     }
     svg += "</g>\n<rect x=\"" + px(x0) + "\" y=\"" + px(y0) + "\" width=\"" + px(map_w) + "\" height=\"" +

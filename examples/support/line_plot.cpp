@@ -77,7 +77,7 @@ std::string line_plot(const std::vector<Series>& series, const LineOptions& o) {
   // Plot area inside margins for the title, tick labels and axis labels.
   double widest_y = 0;
   for (const double t : y_ticks)
-    widest_y = std::max(widest_y, 7.0 * format_number(o.log_y ? std::pow(10, t) : t).size());
+    widest_y = std::max(widest_y, text_width(format_number(o.log_y ? std::pow(10, t) : t)));
   const double left = widest_y + (o.ylabel.empty() ? 14 : 32), right = o.width - 16;
   const double top = o.title.empty() ? 16 : 36, bottom = o.height - (o.xlabel.empty() ? 28 : 46);
   if (right - left < 40 || bottom - top < 40)
@@ -131,11 +131,36 @@ std::string line_plot(const std::vector<Series>& series, const LineOptions& o) {
              kColours[k % 10] + "\"/>\n";
   }
 
-  // The legend, top right inside the frame, on a white box so lines behind it do not hide the names.
+  // The legend, on a white box, in the corner of the frame that hides the fewest of the lines (each line
+  // sampled at 8 points per segment).
   double widest_name = 0;
-  for (const Series& s : series) widest_name = std::max(widest_name, 7.0 * s.name.size());
-  const double box_w = widest_name + 40, box_h = 18.0 * series.size() + 8, box_x = right - box_w - 8,
-               box_y = top + 8;
+  for (const Series& s : series) widest_name = std::max(widest_name, text_width(s.name));
+  const double box_w = widest_name + 40, box_h = 18.0 * series.size() + 8;
+  const auto hidden = [&](double x, double y) {
+    int n = 0;
+    for (const Series& s : series) {
+      for (size_t i = 0; i < s.xs.size(); ++i) {
+        const size_t j = i + 1 < s.xs.size() ? i + 1 : i;
+        for (double f = 0; f < 1; f += 0.125) {
+          const double at_x = sx(s.xs[i]) + f * (sx(s.xs[j]) - sx(s.xs[i]));
+          const double at_y = sy(s.ys[i]) + f * (sy(s.ys[j]) - sy(s.ys[i]));
+          n += at_x >= x && at_x <= x + box_w && at_y >= y && at_y <= y + box_h;
+        }
+      }
+    }
+    return n;
+  };
+  double box_x = right - box_w - 8, box_y = top + 8;
+  int least = hidden(box_x, box_y);
+  for (const double x : {right - box_w - 8, left + 8}) {
+    for (const double y : {top + 8, bottom - box_h - 8}) {
+      const int n = hidden(x, y);
+      if (n >= least) continue;
+      least = n;
+      box_x = x;
+      box_y = y;
+    }
+  }
   svg += "<rect x=\"" + px(box_x) + "\" y=\"" + px(box_y) + "\" width=\"" + px(box_w) + "\" height=\"" +
          px(box_h) + "\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#bbb\"/>\n";
   for (size_t k = 0; k < series.size(); ++k) {

@@ -88,6 +88,13 @@ std::string px(double value) {
   return buf;
 }
 
+double text_width(std::string_view text) {
+  // 7px per character suits 12px sans-serif digits and lower case; continuation bytes (10xxxxxx) of a
+  // multi-byte UTF-8 character do not count.
+  const auto characters = std::count_if(text.begin(), text.end(), [](char c) { return (c & 0xC0) != 0x80; });
+  return 7.0 * static_cast<double>(characters);
+}
+
 std::string svg_open(double width, double height) {
   return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + px(width) + "\" height=\"" + px(height) +
          "\" viewBox=\"0 0 " + px(width) + " " + px(height) +
