@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every example the way README.md and docs/ show it (short runs where training is long), so no
+# documented command can rot. Needs a Release build in build/ (bash tests/run.sh makes one).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmake --build build -j2
+run() { echo "\$ $*"; "$@"; }
+out=$(mktemp -d)
+
+run ./build/examples/tour
+run ./build/examples/fit_mlp
+run ./build/examples/positional_encoding --out "$out/pe"
+run ./build/examples/train_reverse --help
+run ./build/examples/train_reverse --steps 30 --out "$out/reverse"
+run ./build/examples/train_reverse --steps 40 --resume --out "$out/reverse"
+run ./build/examples/train_reverse --eval "$out/reverse/reverse.safetensors" --out "$out/reverse_eval"
+run ./build/examples/train_sort --steps 30 --out "$out/sort"
+run ./build/examples/bench_matmul --csv
+for f in "$out"/pe/positional_curves.svg "$out"/pe/positional_heatmap.svg "$out"/reverse/loss.svg \
+         "$out"/reverse/cross_attention.svg "$out"/reverse_eval/cross_attention.svg; do
+  grep -q "</svg>" "$f" || { echo "run_examples: $f is not a whole SVG"; exit 1; }
+done
+rm -rf "$out"
+echo "run_examples: every documented example ran"
