@@ -1,0 +1,68 @@
+// The numbers, shapes and messages that the course (docs/*.md) shows, checked so the text cannot go stale.
+// Each TEST_CASE names the chapter it backs.
+#include <cmath>
+
+#include "autograd/gradcheck.h"
+#include "helpers.h"
+#include "nn/multi_head_attention.h"
+#include "nn/positional_encoding.h"
+#include "tensor/matmul.h"
+
+using namespace qkv;
+using namespace qkv::nn;
+using Catch::Contains;
+
+TEST_CASE("docs/02-tensors: the broadcasting example, views and copies, printing, errors") {
+  const Tensor a = tensor({1, 2, 3}, {3, 1}), b = tensor({10, 20});
+  CHECK_CLOSE(a + b, tensor({11, 21, 12, 22, 13, 23}, {3, 2}));
+  CHECK(contiguous_strides({2, 3, 4}) == std::vector<int64_t>{12, 4, 1});
+
+  const Tensor x = arange(6);
+  CHECK(reshape(x, {2, 3}).shares_storage_with(x));
+  const Tensor xt = transpose(reshape(x, {2, 3}), 0, 1);
+  CHECK_FALSE(xt.shares_storage_with(x));
+  CHECK_CLOSE(xt, tensor({0, 3, 1, 4, 2, 5}, {3, 2}));
+  CHECK(x.detach().shares_storage_with(x));
+  CHECK_FALSE(slice(x, 0, 1, 4).shares_storage_with(x));
+
+  CHECK(x.view({2, 3}).str() == "tensor([[0.0000, 1.0000, 2.0000],\n        [3.0000, 4.0000, 5.0000]], shape=[2,3])");
+
+  CHECK(ERROR_OF(matmul(zeros({2, 3}), zeros({4, 5}))) == "matmul: inner dimensions differ: [2,3] @ [4,5]");
+  CHECK(ERROR_OF(zeros({2, 3}) + zeros({4, 3})) == "add: shapes [2,3] and [4,3] cannot be broadcast");
+  CHECK(ERROR_OF(reshape(zeros({2, 3}), {4, 2})) == "reshape: cannot reshape [2,3] (6 elements) into [4,2]");
+  CHECK(ERROR_OF(zeros({2, 3}).at({0, 5})) == "at: index 5 out of range for dim 1 of shape [2,3]");
+}
+
+TEST_CASE("docs/03-autograd: micrograd's README expression gives micrograd's numbers") {
+  Tensor a = scalar(-4).set_requires_grad();
+  Tensor b = scalar(2).set_requires_grad();
+  Tensor c = a + b;
+  Tensor d = a * b + pow(b, 3);
+  c = c + (c + 1.0f);
+  c = c + (1.0f + c + (-a));
+  d = d + (d * 2.0f + relu(b + a));
+  d = d + (3.0f * d + relu(b - a));
+  Tensor e = c - d;
+  Tensor f = pow(e, 2);
+  Tensor g = f / 2.0f;
+  g = g + scalar(10) / f;
+  g.backward();
+  CHECK(g.item() == Catch::Approx(24.7041).epsilon(1e-4));
+  CHECK(a.grad().item() == Catch::Approx(138.8338).epsilon(1e-4));
+  CHECK(b.grad().item() == Catch::Approx(645.5773).epsilon(1e-4));
+}
+
+TEST_CASE("docs/03-autograd: accumulation, retain_graph, in-place detection") {
+  Tensor x = tensor({1, 2}).set_requires_grad();
+  Tensor y = exp(x);  // exp saves its output y for the backward
+  Tensor loss = sum(y);
+  loss.backward(/*retain_graph=*/true);
+  loss.backward();  // a second backward adds to x.grad
+  CHECK_CLOSE(x.grad(), mul(exp(tensor({1, 2})), 2.0f));
+  CHECK_THAT(ERROR_OF(loss.backward()), Contains("already freed") && Contains("retain_graph"));
+
+  Tensor z = exp(x);
+  Tensor total = sum(z);
+  z.mutable_data()[0] = 0;  // changes what exp saved
+  CHECK_THAT(ERROR_OF(total.backward()), Contains("saved by 'exp' was modified in place"));
+}
