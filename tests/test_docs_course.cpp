@@ -66,3 +66,27 @@ TEST_CASE("docs/03-autograd: accumulation, retain_graph, in-place detection") {
   z.mutable_data()[0] = 0;  // changes what exp saved
   CHECK_THAT(ERROR_OF(total.backward()), Contains("saved by 'exp' was modified in place"));
 }
+
+TEST_CASE("docs/05-attention-scoring: the masking numbers of the chapter") {
+  const Tensor scores = tensor({1, 2, 3, 4}, {1, 1, 4});
+  // valid_len 2: [0.2689, 0.7311, 0, 0]
+  CHECK_CLOSE(masked_softmax(scores, Mask::from_valid_lens(tensor({2}))), tensor({0.2689f, 0.7311f, 0, 0}, {1, 1, 4}),
+              1e-4f);
+  // 2-D valid_lens: query 0 sees 1 key, query 1 sees 3
+  const Tensor two = masked_softmax(tensor({1, 2, 3, 4, 1, 2, 3, 4}, {1, 2, 4}),
+                                    Mask::from_valid_lens(tensor({1, 3}, {1, 2})));
+  CHECK_CLOSE(two, tensor({1, 0, 0, 0, 0.0900f, 0.2447f, 0.6652f, 0}, {1, 2, 4}), 1e-4f);
+  // the -1e-25 bug: the padding keeps [0.0826, 0.0826]
+  const Tensor padding = tensor({0, 0, 1, 1}, {1, 1, 4});
+  CHECK_CLOSE(softmax(masked_fill(scores, padding, -1e-25f), -1),
+              tensor({0.2245f, 0.6103f, 0.0826f, 0.0826f}, {1, 1, 4}), 1e-4f);
+  // d2l's -1e6: right for a partly masked row, uniform for a fully masked one; -inf gives zeros
+  CHECK_CLOSE(softmax(masked_fill(scores, padding, -1e6f), -1), tensor({0.2689f, 0.7311f, 0, 0}, {1, 1, 4}), 1e-4f);
+  CHECK_CLOSE(softmax(masked_fill(scores, ones({1, 1, 4}), -1e6f), -1), full({1, 1, 4}, 0.25f));
+  CHECK_CLOSE(masked_softmax(scores, Mask::from_valid_lens(tensor({0}))), zeros({1, 1, 4}));
+  // the query-axis bug: query 0 keeps softmax([1,2,3,4]) and puts 0.88 on the two padding keys
+  const Tensor row = softmax(tensor({1, 2, 3, 4}), -1);
+  CHECK_CLOSE(row, tensor({0.0321f, 0.0871f, 0.2369f, 0.6439f}), 1e-4f);
+  // causal with T = 2 queries and S = 4 keys is bottom-right aligned
+  CHECK_CLOSE(Mask::causal().keep(1, 2, 4), tensor({1, 1, 1, 0, 1, 1, 1, 1}, {1, 2, 4}));
+}
