@@ -98,12 +98,8 @@ void draw_cross_attention(EncoderDecoder& model, const ReverseTask& task, const 
     maps.push_back(m);
     opt.titles.push_back("Head " + std::to_string(h + 1));
   }
-  opt.y_ticks.push_back("<bos>");
-  for (int64_t s = 0; s < len; ++s) {
-    opt.x_ticks.push_back(std::to_string(int64_t(all.src.at({i, s})) - ReverseTask::first_digit));
-    if (s < len)
-      opt.y_ticks.push_back(std::to_string(int64_t(tgt_in.at({0, s + 1})) - ReverseTask::first_digit));
-  }
+  for (int64_t s = 0; s < len; ++s) opt.x_ticks.push_back(ReverseTask::token_name(all.src.at({i, s})));
+  for (int64_t t = 0; t <= len; ++t) opt.y_ticks.push_back(ReverseTask::token_name(tgt_in.at({0, t})));
   opt.ncols = 2;
   plot::write_file(path, plot::heatmaps(maps, opt));
 }

@@ -99,6 +99,13 @@ std::string ReverseTask::digits(const float* tokens, int64_t n) {
   return s;
 }
 
+std::string ReverseTask::token_name(float token) {
+  if (token == pad) return "<pad>";
+  if (token == bos) return "<bos>";
+  if (token == eos) return "<eos>";
+  return std::to_string(int64_t(token) - first_digit);
+}
+
 SortTask::SortTask(int64_t held_out_count, uint64_t held_out_seed) {
   held_out_ = sort_batch(draw_unique(held_out_count, held_out_seed, held_out_keys_, draw_sort));
 }

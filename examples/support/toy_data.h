@@ -33,6 +33,7 @@ class ReverseTask {
   const ReverseBatch& held_out() const { return held_out_; }
   // "7 3 9" for the digits of a token row (stops at eos or pad)
   static std::string digits(const float* tokens, int64_t n);
+  static std::string token_name(float token);  // "7", "<eos>", "<bos>", "<pad>"
 
  private:
   ReverseBatch held_out_;
