@@ -90,3 +90,20 @@ TEST_CASE("docs/05-attention-scoring: the masking numbers of the chapter") {
   // causal with T = 2 queries and S = 4 keys is bottom-right aligned
   CHECK_CLOSE(Mask::causal().keep(1, 2, 4), tensor({1, 1, 1, 0, 1, 1, 1, 1}, {1, 2, 4}));
 }
+
+TEST_CASE("docs/07-positional-encoding: the first rows, and relative positions as a rotation") {
+  const Tensor P = sinusoidal_table(60, 32);
+  CHECK_CLOSE(narrow(narrow(P, 0, 0, 3), 1, 0, 4),
+              tensor({0, 1, 0, 1, 0.8415f, 0.5403f, 0.5332f, 0.8460f, 0.9093f, -0.4161f, 0.9021f, 0.4315f}, {3, 4}),
+              1e-4f);
+  // P[i + delta] = M(delta) P[i]: for each pair (2j, 2j+1), a 2x2 rotation that does not depend on i.
+  const int64_t delta = 5;
+  for (int64_t i = 0; i + delta < 60; i += 7) {
+    for (int64_t j = 0; j < 16; ++j) {
+      const double w = std::pow(10000.0, -2.0 * double(j) / 32), c = std::cos(delta * w), s = std::sin(delta * w);
+      const double sin_i = P.at({i, 2 * j}), cos_i = P.at({i, 2 * j + 1});
+      CHECK(P.at({i + delta, 2 * j}) == Catch::Approx(c * sin_i + s * cos_i).margin(1e-5));
+      CHECK(P.at({i + delta, 2 * j + 1}) == Catch::Approx(-s * sin_i + c * cos_i).margin(1e-5));
+    }
+  }
+}
