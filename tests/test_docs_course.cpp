@@ -25,7 +25,8 @@ TEST_CASE("docs/02-tensors: the broadcasting example, views and copies, printing
   CHECK(x.detach().shares_storage_with(x));
   CHECK_FALSE(slice(x, 0, 1, 4).shares_storage_with(x));
 
-  CHECK(x.view({2, 3}).str() == "tensor([[0.0000, 1.0000, 2.0000],\n        [3.0000, 4.0000, 5.0000]], shape=[2,3])");
+  CHECK(x.view({2, 3}).str() ==
+        "tensor([[0.0000, 1.0000, 2.0000],\n        [3.0000, 4.0000, 5.0000]], shape=[2,3])");
 
   CHECK(ERROR_OF(matmul(zeros({2, 3}), zeros({4, 5}))) == "matmul: inner dimensions differ: [2,3] @ [4,5]");
   CHECK(ERROR_OF(zeros({2, 3}) + zeros({4, 3})) == "add: shapes [2,3] and [4,3] cannot be broadcast");
@@ -70,8 +71,8 @@ TEST_CASE("docs/03-autograd: accumulation, retain_graph, in-place detection") {
 TEST_CASE("docs/05-attention-scoring: the masking numbers of the chapter") {
   const Tensor scores = tensor({1, 2, 3, 4}, {1, 1, 4});
   // valid_len 2: [0.2689, 0.7311, 0, 0]
-  CHECK_CLOSE(masked_softmax(scores, Mask::from_valid_lens(tensor({2}))), tensor({0.2689f, 0.7311f, 0, 0}, {1, 1, 4}),
-              1e-4f);
+  CHECK_CLOSE(masked_softmax(scores, Mask::from_valid_lens(tensor({2}))),
+              tensor({0.2689f, 0.7311f, 0, 0}, {1, 1, 4}), 1e-4f);
   // 2-D valid_lens: query 0 sees 1 key, query 1 sees 3
   const Tensor two = masked_softmax(tensor({1, 2, 3, 4, 1, 2, 3, 4}, {1, 2, 4}),
                                     Mask::from_valid_lens(tensor({1, 3}, {1, 2})));
@@ -81,7 +82,8 @@ TEST_CASE("docs/05-attention-scoring: the masking numbers of the chapter") {
   CHECK_CLOSE(softmax(masked_fill(scores, padding, -1e-25f), -1),
               tensor({0.2245f, 0.6103f, 0.0826f, 0.0826f}, {1, 1, 4}), 1e-4f);
   // d2l's -1e6: right for a partly masked row, uniform for a fully masked one; -inf gives zeros
-  CHECK_CLOSE(softmax(masked_fill(scores, padding, -1e6f), -1), tensor({0.2689f, 0.7311f, 0, 0}, {1, 1, 4}), 1e-4f);
+  CHECK_CLOSE(softmax(masked_fill(scores, padding, -1e6f), -1), tensor({0.2689f, 0.7311f, 0, 0}, {1, 1, 4}),
+              1e-4f);
   CHECK_CLOSE(softmax(masked_fill(scores, ones({1, 1, 4}), -1e6f), -1), full({1, 1, 4}, 0.25f));
   CHECK_CLOSE(masked_softmax(scores, Mask::from_valid_lens(tensor({0}))), zeros({1, 1, 4}));
   // the query-axis bug: query 0 keeps softmax([1,2,3,4]) and puts 0.88 on the two padding keys
@@ -93,14 +95,16 @@ TEST_CASE("docs/05-attention-scoring: the masking numbers of the chapter") {
 
 TEST_CASE("docs/07-positional-encoding: the first rows, and relative positions as a rotation") {
   const Tensor P = sinusoidal_table(60, 32);
-  CHECK_CLOSE(narrow(narrow(P, 0, 0, 3), 1, 0, 4),
-              tensor({0, 1, 0, 1, 0.8415f, 0.5403f, 0.5332f, 0.8460f, 0.9093f, -0.4161f, 0.9021f, 0.4315f}, {3, 4}),
-              1e-4f);
+  CHECK_CLOSE(
+      narrow(narrow(P, 0, 0, 3), 1, 0, 4),
+      tensor({0, 1, 0, 1, 0.8415f, 0.5403f, 0.5332f, 0.8460f, 0.9093f, -0.4161f, 0.9021f, 0.4315f}, {3, 4}),
+      1e-4f);
   // P[i + delta] = M(delta) P[i]: for each pair (2j, 2j+1), a 2x2 rotation that does not depend on i.
   const int64_t delta = 5;
   for (int64_t i = 0; i + delta < 60; i += 7) {
     for (int64_t j = 0; j < 16; ++j) {
-      const double w = std::pow(10000.0, -2.0 * double(j) / 32), c = std::cos(delta * w), s = std::sin(delta * w);
+      const double w = std::pow(10000.0, -2.0 * double(j) / 32), c = std::cos(delta * w),
+                   s = std::sin(delta * w);
       const double sin_i = P.at({i, 2 * j}), cos_i = P.at({i, 2 * j + 1});
       CHECK(P.at({i + delta, 2 * j}) == Catch::Approx(c * sin_i + s * cos_i).margin(1e-5));
       CHECK(P.at({i + delta, 2 * j + 1}) == Catch::Approx(-s * sin_i + c * cos_i).margin(1e-5));

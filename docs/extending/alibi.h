@@ -41,14 +41,15 @@ inline Tensor alibi_bias(const Tensor& scores, const Tensor& slopes) {
                            " and " + to_string(slopes.shape()));
   const int64_t H = scores.size(1);
   const Tensor distance = alibi_distances(scores.size(2), scores.size(3));  // [T,S]
-  const Tensor m = kernels::reshape(slopes, {H, 1, 1});                    // [H,1,1]
+  const Tensor m = kernels::reshape(slopes, {H, 1, 1});                     // [H,1,1]
   // forward: [B,H,T,S] - [H,1,1] * [T,S], broadcast to [B,H,T,S]
   Tensor out = kernels::sub(scores, kernels::mul(m, distance));
   return record("alibi_bias", out, {scores, slopes}, {distance}, [H](const Tensor& g, auto& ctx) {
     // d out / d scores = 1;  d out / d m_h = -distance[i, j], summed over b, i, j
     Tensor dslopes;
     if (ctx.needs_grad[1])
-      dslopes = kernels::reshape(kernels::neg(kernels::sum_to(kernels::mul(g, ctx.saved[0]), {H, 1, 1})), {H});
+      dslopes =
+          kernels::reshape(kernels::neg(kernels::sum_to(kernels::mul(g, ctx.saved[0]), {H, 1, 1})), {H});
     return std::vector<Tensor>{g, dslopes};
   });
 }
