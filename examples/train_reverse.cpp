@@ -101,6 +101,8 @@ void draw_cross_attention(EncoderDecoder& model, const ReverseTask& task, const 
   for (int64_t s = 0; s < len; ++s) opt.x_ticks.push_back(ReverseTask::token_name(all.src.at({i, s})));
   for (int64_t t = 0; t <= len; ++t) opt.y_ticks.push_back(ReverseTask::token_name(tgt_in.at({0, t})));
   opt.ncols = 2;
+  opt.vmin = 0;  // weights: the colour bar spans [0, 1]
+  opt.vmax = 1;
   plot::write_file(path, plot::heatmaps(maps, opt));
 }
 

@@ -1,11 +1,11 @@
 // Mask: which keys each query may attend to. One notion for every case of the course:
-//   Mask::from_valid_lens(valid_lens)  d2l's valid_lens: [B] one length per sequence (keys s < len kept),
-//                                      or [B,T] one length per query row
-//   Mask::key_padding(key_is_padding)  [B,S], 1 marks a padding key (PyTorch: key_padding_mask, True =
-//   ignore) Mask::causal()                     query t sees keys s <= t + S - T (bottom-right aligned, so
-//   decoding
-//                                      with a key/value cache, T < S, still sees the whole past)
-//   a & b                              kept only where both keep
+//   Mask::from_valid_lens(valid_lens)   d2l's valid_lens: [B] one length per sequence (keys s < len
+//                                       kept), or [B,T] one length per query row
+//   Mask::key_padding(key_is_padding)   [B,S], 1 marks a padding key (PyTorch: key_padding_mask,
+//                                       where True means ignore)
+//   Mask::causal()                      query t sees keys s <= t + S - T: bottom-right aligned, so a
+//                                       decoder with a key/value cache (T < S) still sees its whole past
+//   a & b                               kept only where both keep
 // No function takes a bare boolean tensor whose polarity is not in its name. Attention asks for the
 // dense form keep(B, T, S): 1 where query t may attend key s, 0 where it may not.
 #pragma once

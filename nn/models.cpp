@@ -45,7 +45,7 @@ Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& enc_outputs,
   check_ids("TransformerDecoder", tgt);
   Tensor x = pos_encoding->forward(scaled_embedding(*embedding, tgt));  // [B,T,D]
   for (auto& block : blocks) x = block->forward(x, enc_outputs, enc_mask);
-  return dense->forward(x);  // [B,T,D] -> [B,T,V]
+  return dense->forward(ln_f ? ln_f->forward(x) : x);  // [B,T,D] -> [B,T,V]
 }
 
 EncoderDecoder::EncoderDecoder(const TransformerConfig& c) : config(c) {

@@ -1,6 +1,7 @@
 // Whole models built from the blocks:
 //   TransformerEncoder / TransformerDecoder / EncoderDecoder  d2l's Transformer for sequence to sequence
-//       (token embedding scaled by sqrt(D), sinusoidal positions, post-norm blocks by default)
+//       (token embedding scaled by sqrt(D), sinusoidal positions, post-norm blocks by default; with
+//       pre-norm blocks each stack ends in a LayerNorm, as PyTorch's nn.Transformer and GPT-2 do)
 //   GPT  a decoder-only causal language model (learned positions, pre-norm, GELU, a final LayerNorm)
 // Token ids are integer-valued float tensors: src [B,S], tgt [B,T]; logits come out as [B,T,V].
 #pragma once
@@ -25,6 +26,7 @@ class TransformerEncoder : public Module {
   std::shared_ptr<Embedding> embedding;
   std::shared_ptr<PositionalEncoding> pos_encoding;
   std::vector<std::shared_ptr<TransformerEncoderBlock>> blocks;
+  std::shared_ptr<LayerNorm> ln_f;  // pre-norm only: the blocks leave their sum unnormalised
 };
 
 class TransformerDecoder : public Module {
@@ -35,7 +37,8 @@ class TransformerDecoder : public Module {
   std::shared_ptr<Embedding> embedding;
   std::shared_ptr<PositionalEncoding> pos_encoding;
   std::vector<std::shared_ptr<TransformerDecoderBlock>> blocks;
-  std::shared_ptr<Linear> dense;  // D -> V
+  std::shared_ptr<LayerNorm> ln_f;  // pre-norm only
+  std::shared_ptr<Linear> dense;    // D -> V
 };
 
 class EncoderDecoder : public Module {

@@ -1,8 +1,9 @@
 // Optimizers with PyTorch's update rules, gradient clipping by global norm, and learning-rate schedules.
 // An optimizer holds the parameters by name, so its state (momentum, Adam's moments, the step count) can
 // be saved beside the model's in a checkpoint and a run resumed exactly.
-//   SGD    g = grad + wd p;  buf = momentum buf + g (buf starts at 0, so it is g on the first step);  p -= lr
-//   (nesterov ? g + momentum buf : buf) Adam   g = grad + wd p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+//   SGD    g = grad + wd p;   buf = momentum buf + g   (buf starts at 0, so it is g on the first step);
+//          p -= lr (nesterov ? g + momentum buf : buf)
+//   Adam   g = grad + wd p;   m = b1 m + (1-b1) g;   v = b2 v + (1-b2) g^2;
 //          p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
 //   AdamW  as Adam without wd in g, and p -= lr wd p first (decoupled weight decay)
 #pragma once
