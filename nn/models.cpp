@@ -22,13 +22,14 @@ TransformerEncoder::TransformerEncoder(const TransformerConfig& c) {
   for (int64_t i = 0; i < c.num_blks; ++i)
     blocks.push_back(
         register_module("blocks." + std::to_string(i), std::make_shared<TransformerEncoderBlock>(c.block)));
+  if (c.block.norm_first) ln_f = register_module("ln_f", std::make_shared<LayerNorm>(c.block.num_hiddens));
 }
 
 Tensor TransformerEncoder::forward(const Tensor& src, const Mask& mask) {
   check_ids("TransformerEncoder", src);
   Tensor x = pos_encoding->forward(scaled_embedding(*embedding, src));  // [B,S,D]
   for (auto& block : blocks) x = block->forward(x, mask);
-  return x;
+  return ln_f ? ln_f->forward(x) : x;
 }
 
 TransformerDecoder::TransformerDecoder(const TransformerConfig& c) {
@@ -38,6 +39,8 @@ TransformerDecoder::TransformerDecoder(const TransformerConfig& c) {
   for (int64_t i = 0; i < c.num_blks; ++i)
     blocks.push_back(
         register_module("blocks." + std::to_string(i), std::make_shared<TransformerDecoderBlock>(c.block)));
+
+  if (c.block.norm_first) ln_f = register_module("ln_f", std::make_shared<LayerNorm>(c.block.num_hiddens));
   dense = register_module("dense", std::make_shared<Linear>(c.block.num_hiddens, c.vocab_size));
 }
 
