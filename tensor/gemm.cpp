@@ -19,6 +19,7 @@ namespace {
 
 using gemm_detail::kMR;
 using gemm_detail::kNR;
+using gemm_detail::MicroTile;
 
 // Cache budget for one core (Zen 4: 32 KiB L1d, 1 MiB L2; Haswell-class CPUs are similar):
 //   L1: the b_panel sliver in use (KC x NR = 256 x 16 floats = 16 KiB) plus one a sliver (KC x MR = 6 KiB)
@@ -32,6 +33,8 @@ static_assert(kMC % kMR == 0 && kNC % kNR == 0);
 
 // Below this many multiply-adds a product runs on the calling thread: waking the pool costs more.
 constexpr int64_t kParallelMinWork = 96 * 96 * 96;
+// Up to this many multiply-adds A and B are read in place (direct_gemm): packing costs more than it saves.
+constexpr int64_t kDirectMaxWork = 128 * 128 * 128;
 
 // op(A)(i, k) and op(B)(k, j), read through the transpose flags from the arrays as stored.
 float op_a(const GemmArgs& g, int64_t i, int64_t k) {
@@ -95,20 +98,26 @@ void pack_b(const GemmArgs& g, int64_t pc, int64_t kc, int64_t jc, int64_t nc, f
   }
 }
 
-// One MR x NR tile of C, of which only rows x cols are real. Edge tiles are computed whole into a scratch
-// tile and only their real part is written, with the same additions as a full tile.
-void micro_tile(gemm_detail::MicroKernel kernel, int64_t kc, const float* a_sliver, const float* b_sliver,
-                float* c, int64_t ldc, int64_t rows, int64_t cols, bool accumulate) {
-  if (rows == kMR && cols == kNR) return kernel(kc, a_sliver, b_sliver, c, ldc, accumulate);
-  alignas(64) float tile[kMR * kNR];
-  kernel(kc, a_sliver, b_sliver, tile, kNR, /*accumulate=*/false);
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < cols; ++j)
-      c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * kNR + j] : tile[i * kNR + j];
+// One tile of C: t.rows x cols at t.c, with cols <= NR. A tile narrower than NR (the right edge of C) is
+// computed whole into a scratch tile, from a zero-padded B sliver, and only its real columns are written,
+// with the same additions as a full tile.
+void micro_tile(gemm_detail::MicroKernel kernel, const MicroTile& t, int64_t cols) {
+  if (cols == kNR) return kernel(t);
+  alignas(64) float scratch[kMR * kNR];
+  MicroTile into_scratch = t;
+  into_scratch.c = scratch;
+  into_scratch.ldc = kNR;
+  into_scratch.accumulate = false;
+  kernel(into_scratch);
+  for (int64_t i = 0; i < t.rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) {
+      float& c = t.c[i * t.ldc + j];
+      c = t.accumulate ? c + scratch[i * kNR + j] : scratch[i * kNR + j];
+    }
 }
 
-// The serial blocked algorithm on the block C[m_begin:m_end, n_begin:n_end]. Each element of C gets the
-// same sums in the same order whatever block it falls in, so any split of C gives bitwise equal results.
+// The blocked algorithm, serially, on the block C[m_begin:m_end, n_begin:n_end]. Each element of C gets
+// the same sums in the same order whatever block it falls in, so any split of C gives bitwise equal results.
 void blocked_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_begin, int64_t m_end,
                   int64_t n_begin, int64_t n_end) {
   const int64_t nc_max = std::min(kNC, (n_end - n_begin + kNR - 1) / kNR * kNR);
@@ -118,17 +127,26 @@ void blocked_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_
 
   for (int64_t jc = n_begin; jc < n_end; jc += kNC) {  // 5th loop around micro-kernel: NC columns of C
     const int64_t nc = std::min(kNC, n_end - jc);
-    for (int64_t pc = 0; pc < g.K; pc += kKC) {  // 4th loop: KC-deep slices of the sum
+    for (int64_t pc = 0; pc < g.K; pc += kKC) {  // 4th loop: a KC-deep slice of the sum
       const int64_t kc = std::min(kKC, g.K - pc);
       const bool accumulate = g.accumulate || pc > 0;  // later slices add to the first
       pack_b(g, pc, kc, jc, nc, packed_b);
       for (int64_t ic = m_begin; ic < m_end; ic += kMC) {  // 3rd loop: MC rows of C
         const int64_t mc = std::min(kMC, m_end - ic);
         pack_a(g, ic, mc, pc, kc, packed_a);
-        for (int64_t jr = 0; jr < nc; jr += kNR) {    // 2nd loop: one NR-wide sliver of B (in L1)
-          for (int64_t ir = 0; ir < mc; ir += kMR) {  // 1st loop: one MR-tall sliver of A
-            micro_tile(kernel, kc, packed_a + ir * kc, packed_b + jr * kc, g.C + (ic + ir) * g.ldc + jc + jr,
-                       g.ldc, std::min(kMR, mc - ir), std::min(kNR, nc - jr), accumulate);
+        for (int64_t jr = 0; jr < nc; jr += kNR) {    // 2nd loop: one NR-wide B sliver (stays in L1)
+          for (int64_t ir = 0; ir < mc; ir += kMR) {  // 1st loop: one MR-tall A sliver
+            const MicroTile t{std::min(kMR, mc - ir),
+                              kc,
+                              packed_a + ir * kc,
+                              1,
+                              kMR,
+                              packed_b + jr * kc,
+                              kNR,
+                              g.C + (ic + ir) * g.ldc + jc + jr,
+                              g.ldc,
+                              accumulate};
+            micro_tile(kernel, t, std::min(kNR, nc - jr));
           }
         }
       }
@@ -136,17 +154,49 @@ void blocked_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_
   }
 }
 
+// Small products (everything fits in L2): no cache blocking and no packing, the micro-kernel reads A and B
+// where they are. Only a B sliver that cannot be read in place (the narrow right edge, or B transposed)
+// is packed. Same contract as blocked_gemm.
+void direct_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_begin, int64_t m_end,
+                 int64_t n_begin, int64_t n_end) {
+  float* packed_b = packed_b_buffer.get(g.K * kNR);
+  for (int64_t jr = n_begin; jr < n_end; jr += kNR) {  // 2nd loop around micro-kernel
+    const int64_t cols = std::min(kNR, n_end - jr);
+    const float* b = g.B + jr;  // op(B)[0, jr]; row k at b + k * ldb
+    int64_t b_row_stride = g.ldb;
+    if (g.trans_b || cols < kNR) {
+      pack_b(g, 0, g.K, jr, cols, packed_b);
+      b = packed_b;
+      b_row_stride = kNR;
+    }
+    for (int64_t ir = m_begin; ir < m_end; ir += kMR) {  // 1st loop
+      // op(A)(ir + i, k) is A[(ir + i) * lda + k], or A[k * lda + ir + i] when trans_a.
+      const float* a = g.trans_a ? g.A + ir : g.A + ir * g.lda;
+      const MicroTile t{std::min(kMR, m_end - ir),
+                        g.K,
+                        a,
+                        g.trans_a ? 1 : g.lda,
+                        g.trans_a ? g.lda : 1,
+                        b,
+                        b_row_stride,
+                        g.C + ir * g.ldc + jr,
+                        g.ldc,
+                        g.accumulate};
+      micro_tile(kernel, t, cols);
+    }
+  }
+}
+
 std::atomic<bool> use_avx2{cpu_has_avx2_fma()};
 
+// Checked on every call, so the messages are only built when a check fails.
 void check_args(const GemmArgs& g) {
-  auto need = [](bool ok, const std::string& what) {
-    if (!ok) fail("gemm", what);
-  };
-  need(g.M >= 0 && g.N >= 0 && g.K >= 0,
-       "negative size M=" + std::to_string(g.M) + " N=" + std::to_string(g.N) + " K=" + std::to_string(g.K));
-  need(g.lda >= (g.trans_a ? g.M : g.K), "lda=" + std::to_string(g.lda) + " too small");
-  need(g.ldb >= (g.trans_b ? g.K : g.N), "ldb=" + std::to_string(g.ldb) + " too small");
-  need(g.ldc >= g.N, "ldc=" + std::to_string(g.ldc) + " too small");
+  auto str = [](int64_t v) { return std::to_string(v); };
+  if (g.M < 0 || g.N < 0 || g.K < 0)
+    fail("gemm", "negative size M=" + str(g.M) + " N=" + str(g.N) + " K=" + str(g.K));
+  if (g.lda < (g.trans_a ? g.M : g.K)) fail("gemm", "lda=" + str(g.lda) + " too small");
+  if (g.ldb < (g.trans_b ? g.K : g.N)) fail("gemm", "ldb=" + str(g.ldb) + " too small");
+  if (g.ldc < g.N) fail("gemm", "ldc=" + str(g.ldc) + " too small");
 }
 
 }  // namespace
@@ -192,12 +242,13 @@ void gemm(const GemmArgs& g) {
   const int64_t unit = split_rows ? kMR : kNR;
   const int64_t units = ((split_rows ? g.M : g.N) + unit - 1) / unit;
   const bool parallel = g.M * g.N * g.K >= kParallelMinWork;
+  const auto path = g.M * g.N * g.K <= kDirectMaxWork ? direct_gemm : blocked_gemm;
   parallel_for(units, parallel ? 1 : units, [&](int64_t u_begin, int64_t u_end) {
     const int64_t begin = u_begin * unit, end = std::min(u_end * unit, split_rows ? g.M : g.N);
     if (split_rows)
-      blocked_gemm(g, kernel, begin, end, 0, g.N);
+      path(g, kernel, begin, end, 0, g.N);
     else
-      blocked_gemm(g, kernel, 0, g.M, begin, end);
+      path(g, kernel, 0, g.M, begin, end);
   });
 }
 
@@ -205,14 +256,18 @@ namespace gemm_detail {
 
 // The portable micro-kernel: the same tile and packed layout as the AVX2 one, in plain C++ that the
 // compiler vectorises with whatever the baseline target has (SSE2 on x86-64, NEON on arm64).
-void micro_kernel_portable(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc,
-                           bool accumulate) {
+void micro_kernel_portable(const MicroTile& t) {
   float acc[kMR][kNR] = {};
-  for (int64_t k = 0; k < kc; ++k, a_panel += kMR, b_panel += kNR)
-    for (int64_t i = 0; i < kMR; ++i)
-      for (int64_t j = 0; j < kNR; ++j) acc[i][j] += a_panel[i] * b_panel[j];
-  for (int64_t i = 0; i < kMR; ++i)
-    for (int64_t j = 0; j < kNR; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+  const float* a = t.a;
+  const float* b = t.b;
+  for (int64_t k = 0; k < t.kc; ++k, a += t.a_col_stride, b += t.b_row_stride)
+    for (int64_t i = 0; i < t.rows; ++i)
+      for (int64_t j = 0; j < kNR; ++j) acc[i][j] += a[i * t.a_row_stride] * b[j];
+  for (int64_t i = 0; i < t.rows; ++i)
+    for (int64_t j = 0; j < kNR; ++j) {
+      float& c = t.c[i * t.ldc + j];
+      c = t.accumulate ? c + acc[i][j] : acc[i][j];
+    }
 }
 
 }  // namespace gemm_detail

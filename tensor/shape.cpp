@@ -22,7 +22,8 @@ int64_t numel(const Shape& shape) {
 int64_t normalize_dim(const std::string& op, int64_t dim, const Shape& shape) {
   const auto rank = static_cast<int64_t>(shape.size());
   const int64_t d = dim < 0 ? dim + rank : dim;
-  if (d < 0 || d >= rank) fail(op, "dim " + std::to_string(dim) + " out of range for shape " + to_string(shape));
+  if (d < 0 || d >= rank)
+    fail(op, "dim " + std::to_string(dim) + " out of range for shape " + to_string(shape));
   return d;
 }
 

@@ -61,7 +61,9 @@ static int64_t offset_of(const char* op, const Shape& shape, std::initializer_li
   return offset;
 }
 
-float Tensor::at(std::initializer_list<int64_t> index) const { return data()[offset_of("at", shape(), index)]; }
+float Tensor::at(std::initializer_list<int64_t> index) const {
+  return data()[offset_of("at", shape(), index)];
+}
 
 void Tensor::set(std::initializer_list<int64_t> index, float value) {
   mutable_data()[offset_of("set", shape(), index)] = value;
@@ -97,7 +99,8 @@ Tensor Tensor::grad() const { return checked("grad").grad; }
 
 void Tensor::set_grad(const Tensor& grad) const {
   if (grad.defined() && grad.shape() != shape())
-    fail("set_grad", "gradient of shape " + to_string(grad.shape()) + " for tensor of shape " + to_string(shape()));
+    fail("set_grad",
+         "gradient of shape " + to_string(grad.shape()) + " for tensor of shape " + to_string(shape()));
   const_cast<TensorImpl&>(checked("set_grad")).grad = grad;
 }
 
@@ -119,7 +122,8 @@ struct Printer {
 
   void value(float v) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, std::fabs(v) >= 1e5f || (v != 0 && std::fabs(v) < 1e-4f) ? "%.4e" : "%.4f", v);
+    std::snprintf(buf, sizeof buf, std::fabs(v) >= 1e5f || (v != 0 && std::fabs(v) < 1e-4f) ? "%.4e" : "%.4f",
+                  v);
     os << buf;
   }
   void dim(int64_t d, int64_t offset, int indent) {
@@ -133,8 +137,10 @@ struct Printer {
         os << (d + 1 == t.dim() ? ", " : ",\n" + std::string(indent + 1, ' '));
         continue;
       }
-      if (d + 1 == t.dim()) value(t.data()[offset + i]);
-      else dim(d + 1, offset + i * inner, indent + 1);
+      if (d + 1 == t.dim())
+        value(t.data()[offset + i]);
+      else
+        dim(d + 1, offset + i * inner, indent + 1);
       if (i + 1 < n) os << (d + 1 == t.dim() ? ", " : ",\n" + std::string(indent + 1, ' '));
     }
     os << ']';

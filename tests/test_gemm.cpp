@@ -90,6 +90,9 @@ TEST_CASE("gemm: non-square sizes match the naive loop, all transposes") {
   check_all_transposes(33, 17, 513);  // K longer than one KC block
   check_all_transposes(1, 65, 300);
   check_all_transposes(150, 1, 2);  // M longer than one MC block
+  // Above 128^3 multiply-adds the packed, cache-blocked path runs: K spans 3 KC blocks, M 3 MC blocks.
+  check_all_transposes(7, 513, 600);
+  check_all_transposes(300, 20, 513);
 }
 
 TEST_CASE("gemm: strides larger than the rows and accumulate into C") {
@@ -123,7 +126,8 @@ TEST_CASE("gemm: 1 and 2 threads give bitwise equal results") {
   RestoreDefaults restore;
   for (bool avx2 : {true, false}) {
     set_gemm_use_avx2(avx2);
-    for (auto [M, N, K] : {std::array<int64_t, 3>{300, 200, 300}, {97, 250, 130}, {513, 33, 40}}) {
+    for (auto [M, N, K] :
+         {std::array<int64_t, 3>{300, 200, 300}, {97, 250, 130}, {513, 33, 40}, {120, 100, 100}}) {
       const std::vector<float> a = random_values(M * K, 4), b = random_values(K * N, 5);
       std::vector<float> c1(M * N), c2(M * N);
       set_num_threads(1);
