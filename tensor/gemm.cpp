@@ -101,8 +101,7 @@ void pack_b(const GemmArgs& g, int64_t pc, int64_t kc, int64_t jc, int64_t nc, f
 // One tile of C: t.rows x cols at t.c, with cols <= NR. A tile narrower than NR (the right edge of C) is
 // computed whole into a scratch tile, from a zero-padded B sliver, and only its real columns are written,
 // with the same additions as a full tile.
-void micro_tile(gemm_detail::MicroKernel kernel, const MicroTile& t, int64_t cols) {
-  if (cols == kNR) return kernel(t);
+[[gnu::noinline]] void edge_tile(gemm_detail::MicroKernel kernel, const MicroTile& t, int64_t cols) {
   alignas(64) float scratch[kMR * kNR];
   MicroTile into_scratch = t;
   into_scratch.c = scratch;
@@ -114,6 +113,11 @@ void micro_tile(gemm_detail::MicroKernel kernel, const MicroTile& t, int64_t col
       float& c = t.c[i * t.ldc + j];
       c = t.accumulate ? c + scratch[i * kNR + j] : scratch[i * kNR + j];
     }
+}
+
+inline void micro_tile(gemm_detail::MicroKernel kernel, const MicroTile& t, int64_t cols) {
+  if (cols == kNR) return kernel(t);
+  edge_tile(kernel, t, cols);
 }
 
 // The blocked algorithm, serially, on the block C[m_begin:m_end, n_begin:n_end]. Each element of C gets
@@ -136,22 +140,29 @@ void blocked_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_
         pack_a(g, ic, mc, pc, kc, packed_a);
         for (int64_t jr = 0; jr < nc; jr += kNR) {    // 2nd loop: one NR-wide B sliver (stays in L1)
           for (int64_t ir = 0; ir < mc; ir += kMR) {  // 1st loop: one MR-tall A sliver
-            const MicroTile t{std::min(kMR, mc - ir),
-                              kc,
-                              packed_a + ir * kc,
-                              1,
-                              kMR,
-                              packed_b + jr * kc,
-                              kNR,
-                              g.C + (ic + ir) * g.ldc + jc + jr,
-                              g.ldc,
-                              accumulate};
+            const MicroTile t{.rows = std::min(kMR, mc - ir),
+                              .kc = kc,
+                              .a = packed_a + ir * kc,
+                              .a_row_stride = 1,
+                              .a_col_stride = kMR,
+                              .b = packed_b + jr * kc,
+                              .b_row_stride = kNR,
+                              .c = g.C + (ic + ir) * g.ldc + jc + jr,
+                              .ldc = g.ldc,
+                              .accumulate = accumulate};
             micro_tile(kernel, t, std::min(kNR, nc - jr));
           }
         }
       }
     }
   }
+}
+
+// Rows of the next tile when `left` rows of C remain. A tile of 1-3 rows has only 2-6 accumulators, too few
+// to hide the FMA latency (8 needed), so the last 7-11 rows become two tiles of 4-6 rows instead.
+int64_t tile_rows(int64_t left) {
+  if (left > kMR && left < 2 * kMR) return (left + 1) / 2;
+  return std::min(kMR, left);
 }
 
 // Small products (everything fits in L2): no cache blocking and no packing, the micro-kernel reads A and B
@@ -169,19 +180,19 @@ void direct_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_b
       b = packed_b;
       b_row_stride = kNR;
     }
-    for (int64_t ir = m_begin; ir < m_end; ir += kMR) {  // 1st loop
+    for (int64_t ir = m_begin, rows; ir < m_end; ir += rows) {  // 1st loop
+      rows = tile_rows(m_end - ir);
       // op(A)(ir + i, k) is A[(ir + i) * lda + k], or A[k * lda + ir + i] when trans_a.
-      const float* a = g.trans_a ? g.A + ir : g.A + ir * g.lda;
-      const MicroTile t{std::min(kMR, m_end - ir),
-                        g.K,
-                        a,
-                        g.trans_a ? 1 : g.lda,
-                        g.trans_a ? g.lda : 1,
-                        b,
-                        b_row_stride,
-                        g.C + ir * g.ldc + jr,
-                        g.ldc,
-                        g.accumulate};
+      const MicroTile t{.rows = rows,
+                        .kc = g.K,
+                        .a = g.trans_a ? g.A + ir : g.A + ir * g.lda,
+                        .a_row_stride = g.trans_a ? 1 : g.lda,
+                        .a_col_stride = g.trans_a ? g.lda : 1,
+                        .b = b,
+                        .b_row_stride = b_row_stride,
+                        .c = g.C + ir * g.ldc + jr,
+                        .ldc = g.ldc,
+                        .accumulate = g.accumulate};
       micro_tile(kernel, t, cols);
     }
   }
@@ -241,9 +252,9 @@ void gemm(const GemmArgs& g) {
   const bool split_rows = g.M >= g.N;
   const int64_t unit = split_rows ? kMR : kNR;
   const int64_t units = ((split_rows ? g.M : g.N) + unit - 1) / unit;
-  const bool parallel = g.M * g.N * g.K >= kParallelMinWork;
   const auto path = g.M * g.N * g.K <= kDirectMaxWork ? direct_gemm : blocked_gemm;
-  parallel_for(units, parallel ? 1 : units, [&](int64_t u_begin, int64_t u_end) {
+  if (g.M * g.N * g.K < kParallelMinWork) return path(g, kernel, 0, g.M, 0, g.N);
+  parallel_for(units, 1, [&](int64_t u_begin, int64_t u_end) {
     const int64_t begin = u_begin * unit, end = std::min(u_end * unit, split_rows ? g.M : g.N);
     if (split_rows)
       path(g, kernel, begin, end, 0, g.N);
