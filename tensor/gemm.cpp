@@ -158,42 +158,41 @@ void blocked_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_
   }
 }
 
-// Rows of the next tile when `left` rows of C remain. A tile of 1-3 rows has only 2-6 accumulators, too few
-// to hide the FMA latency (8 needed), so the last 7-11 rows become two tiles of 4-6 rows instead.
-int64_t tile_rows(int64_t left) {
-  if (left > kMR && left < 2 * kMR) return (left + 1) / 2;
-  return std::min(kMR, left);
+// Rows of tile t when `total` rows are cut into ceil(total / MR) tiles as evenly as possible (32 rows:
+// 6,6,5,5,5,5). A tile of r rows keeps 2r accumulators busy; with r < 4 there are too few to hide the FMA
+// latency (8 chains needed), so a short last tile would run at half speed.
+int64_t tile_rows(int64_t total, int64_t t) {
+  const int64_t tiles = (total + kMR - 1) / kMR;
+  return total / tiles + (t < total % tiles ? 1 : 0);
 }
 
 // Small products (everything fits in L2): no cache blocking and no packing, the micro-kernel reads A and B
-// where they are. Only a B sliver that cannot be read in place (the narrow right edge, or B transposed)
-// is packed. Same contract as blocked_gemm.
+// where they are. Only B slivers that cannot be read in place (B transposed, or the narrow right edge) are
+// packed, once, up front. Same contract as blocked_gemm.
 void direct_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_begin, int64_t m_end,
                  int64_t n_begin, int64_t n_end) {
-  float* packed_b = packed_b_buffer.get(g.K * kNR);
-  for (int64_t jr = n_begin; jr < n_end; jr += kNR) {  // 2nd loop around micro-kernel
-    const int64_t cols = std::min(kNR, n_end - jr);
-    const float* b = g.B + jr;  // op(B)[0, jr]; row k at b + k * ldb
-    int64_t b_row_stride = g.ldb;
-    if (g.trans_b || cols < kNR) {
-      pack_b(g, 0, g.K, jr, cols, packed_b);
-      b = packed_b;
-      b_row_stride = kNR;
-    }
-    for (int64_t ir = m_begin, rows; ir < m_end; ir += rows) {  // 1st loop
-      rows = tile_rows(m_end - ir);
-      // op(A)(ir + i, k) is A[(ir + i) * lda + k], or A[k * lda + ir + i] when trans_a.
+  const int64_t n = n_end - n_begin, full_cols = g.trans_b ? 0 : n / kNR * kNR;
+  float* packed_b = packed_b_buffer.get(g.K * ((n - full_cols + kNR - 1) / kNR * kNR));
+  if (full_cols < n) pack_b(g, 0, g.K, n_begin + full_cols, n - full_cols, packed_b);
+
+  for (int64_t ir = m_begin, tile = 0, rows; ir < m_end;
+       ir += rows, ++tile) {  // 2nd loop: one A tile (in L1)
+    rows = tile_rows(m_end - m_begin, tile);
+    for (int64_t jr = 0; jr < n; jr += kNR) {  // 1st loop: one NR-wide sliver of B
+      // op(A)(ir + i, k) is A[(ir + i) * lda + k], or A[k * lda + ir + i] when trans_a;
+      // op(B)(k, j) in place is B[k * ldb + j], else packed_b sliver row k.
+      const bool in_place = jr < full_cols;
       const MicroTile t{.rows = rows,
                         .kc = g.K,
                         .a = g.trans_a ? g.A + ir : g.A + ir * g.lda,
                         .a_row_stride = g.trans_a ? 1 : g.lda,
                         .a_col_stride = g.trans_a ? g.lda : 1,
-                        .b = b,
-                        .b_row_stride = b_row_stride,
-                        .c = g.C + ir * g.ldc + jr,
+                        .b = in_place ? g.B + n_begin + jr : packed_b + (jr - full_cols) * g.K,
+                        .b_row_stride = in_place ? g.ldb : kNR,
+                        .c = g.C + ir * g.ldc + n_begin + jr,
                         .ldc = g.ldc,
                         .accumulate = g.accumulate};
-      micro_tile(kernel, t, cols);
+      micro_tile(kernel, t, std::min(kNR, n - jr));
     }
   }
 }
