@@ -31,8 +31,9 @@ constexpr int64_t kMC = 144;   // a multiple of MR
 constexpr int64_t kNC = 4080;  // a multiple of NR
 static_assert(kMC % kMR == 0 && kNC % kNR == 0);
 
-// Below this many multiply-adds a product runs on the calling thread: waking the pool costs more.
-constexpr int64_t kParallelMinWork = 96 * 96 * 96;
+// Below this many multiply-adds a product runs on the calling thread: waking a second thread costs more
+// (~20 us here) than it saves. Measured with bench_matmul: 2 threads lose at n = 128, win 1.5x at n = 256.
+constexpr int64_t kParallelMinWork = 160 * 160 * 160;
 // Up to this many multiply-adds A and B are read in place (direct_gemm): packing costs more than it saves.
 constexpr int64_t kDirectMaxWork = 128 * 128 * 128;
 
