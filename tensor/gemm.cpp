@@ -21,6 +21,7 @@ using gemm_detail::kMR;
 using gemm_detail::kNR;
 using gemm_detail::MicroTile;
 
+// Register budget: see the micro-kernel in gemm_avx2.cpp (6 x 16 tile in 12 of the 16 ymm registers).
 // Cache budget for one core (Zen 4: 32 KiB L1d, 1 MiB L2; Haswell-class CPUs are similar):
 //   L1: the b_panel sliver in use (KC x NR = 256 x 16 floats = 16 KiB) plus one a sliver (KC x MR = 6 KiB)
 //       stay resident while the 1st loop walks down the A block.
@@ -35,6 +36,7 @@ static_assert(kMC % kMR == 0 && kNC % kNR == 0);
 // (~20 us here) than it saves. Measured with bench_matmul: 2 threads lose at n = 128, win 1.5x at n = 256.
 constexpr int64_t kParallelMinWork = 160 * 160 * 160;
 // Up to this many multiply-adds A and B are read in place (direct_gemm): packing costs more than it saves.
+// Such products are also too small to thread.
 constexpr int64_t kDirectMaxWork = 128 * 128 * 128;
 
 // op(A)(i, k) and op(B)(k, j), read through the transpose flags from the arrays as stored.
@@ -176,8 +178,8 @@ void direct_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_b
   float* packed_b = packed_b_buffer.get(g.K * ((n - full_cols + kNR - 1) / kNR * kNR));
   if (full_cols < n) pack_b(g, 0, g.K, n_begin + full_cols, n - full_cols, packed_b);
 
-  for (int64_t ir = m_begin, tile = 0, rows; ir < m_end;
-       ir += rows, ++tile) {  // 2nd loop: one A tile (in L1)
+  // 2nd loop around micro-kernel: one tile of A rows, read in place, stays in L1 for the 1st loop.
+  for (int64_t ir = m_begin, tile = 0, rows; ir < m_end; ir += rows, ++tile) {
     rows = tile_rows(m_end - m_begin, tile);
     for (int64_t jr = 0; jr < n; jr += kNR) {  // 1st loop: one NR-wide sliver of B
       // op(A)(ir + i, k) is A[(ir + i) * lda + k], or A[k * lda + ir + i] when trans_a;
@@ -226,6 +228,7 @@ void gemm_naive(const GemmArgs& g) {
 
 bool cpu_has_avx2_fma() {
 #if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();  // needed when called from a static initializer (use_avx2 below is one)
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
   return false;
@@ -247,19 +250,22 @@ void gemm(const GemmArgs& g) {
   if (use_avx2) kernel = gemm_detail::micro_kernel_avx2;
 #endif
 
-  // Threads split C into blocks of whole rows (or columns, when C is wide), in units of MR (or NR) so no
-  // thread sees an edge tile that a single thread would not. Never along K: see blocked_gemm.
+  const int64_t work = g.M * g.N * g.K;  // multiply-adds
+  if (work <= kDirectMaxWork) return direct_gemm(g, kernel, 0, g.M, 0, g.N);
+  if (work < kParallelMinWork) return blocked_gemm(g, kernel, 0, g.M, 0, g.N);
+
+  // Threads split C into blocks of whole rows (or columns, when C is wide), in units of MR (or NR), and
+  // each runs the blocked algorithm on its block with its own packing buffers. Never along K: see
+  // blocked_gemm.
   const bool split_rows = g.M >= g.N;
   const int64_t unit = split_rows ? kMR : kNR;
   const int64_t units = ((split_rows ? g.M : g.N) + unit - 1) / unit;
-  const auto path = g.M * g.N * g.K <= kDirectMaxWork ? direct_gemm : blocked_gemm;
-  if (g.M * g.N * g.K < kParallelMinWork) return path(g, kernel, 0, g.M, 0, g.N);
   parallel_for(units, 1, [&](int64_t u_begin, int64_t u_end) {
     const int64_t begin = u_begin * unit, end = std::min(u_end * unit, split_rows ? g.M : g.N);
     if (split_rows)
-      path(g, kernel, begin, end, 0, g.N);
+      blocked_gemm(g, kernel, begin, end, 0, g.N);
     else
-      path(g, kernel, 0, g.M, begin, end);
+      blocked_gemm(g, kernel, 0, g.M, begin, end);
   });
 }
 
