@@ -88,16 +88,20 @@ void pack_a(const GemmArgs& g, int64_t ic, int64_t mc, int64_t pc, int64_t kc, f
 // pack_b: the kc x nc panel op(B)[pc:pc+kc, jc:jc+nc] -> ceil(nc/NR) slivers, each kc x NR. Columns past
 // nc are zeros.
 void pack_b(const GemmArgs& g, int64_t pc, int64_t kc, int64_t jc, int64_t nc, float* out) {
-  for (int64_t jr = 0; jr < nc; jr += kNR, out += kc * kNR) {
+  const int64_t full_cols = g.trans_b ? 0 : nc / kNR * kNR;
+  // The common case, B not transposed: row k of every full sliver is NR contiguous floats of B. Walking B
+  // row by row reads it in order, which the hardware prefetcher follows.
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* b_row = g.B + (pc + k) * g.ldb + jc;
+    for (int64_t jr = 0; jr < full_cols; jr += kNR)
+      std::memcpy(out + jr * kc + k * kNR, b_row + jr, sizeof(float) * kNR);
+  }
+  // The rest: B transposed, or the last sliver narrower than NR.
+  for (int64_t jr = full_cols; jr < nc; jr += kNR) {
     const int64_t cols = std::min(kNR, nc - jr);
-    if (cols == kNR && !g.trans_b) {
-      // The common case: each row of the sliver is NR contiguous floats of B.
-      for (int64_t k = 0; k < kc; ++k)
-        std::memcpy(out + k * kNR, g.B + (pc + k) * g.ldb + jc + jr, sizeof(float) * kNR);
-      continue;
-    }
     for (int64_t k = 0; k < kc; ++k)
-      for (int64_t j = 0; j < kNR; ++j) out[k * kNR + j] = j < cols ? op_b(g, pc + k, jc + jr + j) : 0.0f;
+      for (int64_t j = 0; j < kNR; ++j)
+        out[jr * kc + k * kNR + j] = j < cols ? op_b(g, pc + k, jc + jr + j) : 0.0f;
   }
 }
 
