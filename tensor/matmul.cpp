@@ -85,18 +85,18 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   if (out.numel() == 0) return out;
 
   // One GEMM template; A, B and C are moved to each batch entry below.
-  GemmArgs g{M,
-             N,
-             K,
-             a.data(),
-             trans_a ? M : K,
-             trans_a,
-             b.data(),
-             trans_b ? K : N,
-             trans_b,
-             out.mutable_data(),
-             N,
-             /*accumulate=*/false};
+  GemmArgs g{.M = M,
+             .N = N,
+             .K = K,
+             .A = a.data(),
+             .lda = trans_a ? M : K,
+             .trans_a = trans_a,
+             .B = b.data(),
+             .ldb = trans_b ? K : N,
+             .trans_b = trans_b,
+             .C = out.mutable_data(),
+             .ldc = N,
+             .accumulate = false};
 
   // [B,T,D] @ [D,D]: when b is one matrix and a is not transposed, a's batch rows stack into one tall
   // [B*T, D] matrix and a single big GEMM replaces B small ones.
