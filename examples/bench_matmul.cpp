@@ -106,5 +106,10 @@ int main(int argc, char** argv) {
                 o1 > 0 ? q1 / o1 : 0.0, qa, oa, oa > 0 ? qa / oa : 0.0, qa / q1);
   }
   std::printf("ratio = qkv / OpenBLAS at the same thread count (0 when OpenBLAS was not found).\n");
+#if QKV_BENCH_OPENBLAS
+  // On AVX-512 CPUs OpenBLAS picks AVX-512 kernels; qkv uses AVX2+FMA only. OPENBLAS_CORETYPE=Haswell
+  // (or Zen) in the environment makes OpenBLAS use its AVX2 kernels too, for a like-for-like comparison.
+  std::printf("OpenBLAS kernels: %s\n", openblas_get_corename());
+#endif
   return 0;
 }
