@@ -22,20 +22,23 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Seconds per call of each contender, best of 9 samples. After a warm-up call, each sample repeats a call
-// enough times to last ~20 ms, so a cell takes ~0.2 s. Samples of the contenders alternate, so a burst of
-// other work on the machine hits all of them alike; the best sample is the least disturbed one.
+// Seconds per call of each contender: the best of many short samples. After a warm-up call, a sample
+// repeats a call for ~4 ms, shorter than a time slice of the OS scheduler, so on a shared machine some
+// samples run undisturbed; there are enough of them for ~0.2 s per contender (at least 5). Samples of
+// the contenders alternate, so a burst of other work on the machine hits all of them alike.
 std::vector<double> best_seconds(const std::vector<std::function<void()>>& calls) {
   std::vector<int> reps;
+  int samples = 5;
   for (const auto& call : calls) {
     call();  // warm-up: page in buffers, wake threads, fill caches
     const auto t0 = Clock::now();
     call();
     const double once = std::chrono::duration<double>(Clock::now() - t0).count();
-    reps.push_back(std::max(1, static_cast<int>(0.02 / std::max(once, 1e-9))));
+    reps.push_back(std::max(1, static_cast<int>(0.004 / std::max(once, 1e-9))));
+    samples = std::max(samples, std::min(50, static_cast<int>(0.2 / std::max(once * reps.back(), 1e-9))));
   }
   std::vector<double> best(calls.size(), 1e30);
-  for (int sample = 0; sample < 9; ++sample) {
+  for (int sample = 0; sample < samples; ++sample) {
     for (size_t c = 0; c < calls.size(); ++c) {
       const auto t0 = Clock::now();
       for (int r = 0; r < reps[c]; ++r) calls[c]();
@@ -95,7 +98,7 @@ int main(int argc, char** argv) {
       if (std::strcmp(r.impl, impl) == 0 && r.threads == threads && r.n == n) return r.gflops;
     return 0.0;
   };
-  std::printf("GFLOPS of C = A B, square n x n, float32 (best of 9 samples; %d threads = all)\n",
+  std::printf("GFLOPS of C = A B, square n x n, float32 (best of many ~4 ms samples; %d threads = all)\n",
               all_threads);
   std::printf("%6s %8s | %8s %8s %6s | %8s %8s %6s | %9s\n", "n", "naive", "qkv 1T", "oblas 1T", "ratio",
               "qkv allT", "oblas aT", "ratio", "qkv aT/1T");
