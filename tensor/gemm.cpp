@@ -80,6 +80,12 @@ void pack_a(const GemmArgs& g, int64_t ic, int64_t mc, int64_t pc, int64_t kc, f
         for (int64_t i = 0; i < kMR; ++i) out[k * kMR + i] = row[i][k];
       continue;
     }
+    if (rows == kMR) {
+      // A transposed (stored K x M): column k of the sliver is MR contiguous floats of A.
+      for (int64_t k = 0; k < kc; ++k)
+        std::memcpy(out + k * kMR, g.A + (pc + k) * g.lda + ic + ir, sizeof(float) * kMR);
+      continue;
+    }
     for (int64_t k = 0; k < kc; ++k)
       for (int64_t i = 0; i < kMR; ++i) out[k * kMR + i] = i < rows ? op_a(g, ic + ir + i, pc + k) : 0.0f;
   }
