@@ -32,8 +32,9 @@ constexpr int64_t kMC = 144;   // a multiple of MR
 constexpr int64_t kNC = 4080;  // a multiple of NR
 static_assert(kMC % kMR == 0 && kNC % kNR == 0);
 
-// Below this many multiply-adds a product runs on the calling thread: waking a second thread costs more
-// (~20 us here) than it saves. Measured with bench_matmul: 2 threads lose at n = 128, win 1.5x at n = 256.
+// Below this many multiply-adds a product runs on the calling thread: waking a sleeping pool thread costs
+// tens of microseconds. Measured on Zen 4 (square n): 2 threads about break even at n = 128, give
+// ~1.5x at n = 160 and ~1.9x from n = 512.
 constexpr int64_t kParallelMinWork = 160 * 160 * 160;
 // Up to this many multiply-adds A and B are read in place (direct_gemm): packing costs more than it saves.
 // Such products are also too small to thread.
