@@ -3,6 +3,7 @@
 // (A stored M x K with lda >= K, or K x M with lda >= M when trans_a).
 // gemm() picks the AVX2+FMA path at run time when the CPU has it, else the portable blocked path;
 // gemm_naive() is the triple loop kept as the test oracle.
+// C must not overlap A or B. Results are bitwise the same for any thread count (threads split C, never K).
 #pragma once
 #include <cstdint>
 

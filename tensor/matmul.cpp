@@ -85,18 +85,18 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   if (out.numel() == 0) return out;
 
   // One GEMM template; A, B and C are moved to each batch entry below.
-  GemmArgs g{M,
-             N,
-             K,
-             a.data(),
-             trans_a ? M : K,
-             trans_a,
-             b.data(),
-             trans_b ? K : N,
-             trans_b,
-             out.mutable_data(),
-             N,
-             /*accumulate=*/false};
+  GemmArgs g{.M = M,
+             .N = N,
+             .K = K,
+             .A = a.data(),
+             .lda = trans_a ? M : K,
+             .trans_a = trans_a,
+             .B = b.data(),
+             .ldb = trans_b ? K : N,
+             .trans_b = trans_b,
+             .C = out.mutable_data(),
+             .ldc = N,
+             .accumulate = false};
 
   // [B,T,D] @ [D,D]: when b is one matrix and a is not transposed, a's batch rows stack into one tall
   // [B*T, D] matrix and a single big GEMM replaces B small ones.
@@ -117,11 +117,13 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
       gemm(gi);
     }
   };
-  // Many small products (attention's [B*H, T, T]) go one per thread; a big one threads inside gemm().
-  // Either way each product is computed the same, so the result does not depend on the thread count.
-  const bool small = M * N * K < 64 * 64 * 64;
-  if (small)
-    parallel_for(batches, std::max<int64_t>(1, 64 * 64 * 64 / std::max<int64_t>(1, M * N * K)), run);
+  // Many small products (attention's [B*H, T, T]) are shared out whole among the threads, at least
+  // kThreadWork multiply-adds per thread so that waking a thread pays off; a big product instead threads
+  // inside gemm(). Either way each product is computed the same, whatever the thread count.
+  constexpr int64_t kThreadWork = 96 * 96 * 96;
+  const int64_t work = std::max<int64_t>(1, M * N * K);
+  if (work < kThreadWork)
+    parallel_for(batches, (kThreadWork + work - 1) / work, run);
   else
     run(0, batches);
   return out;

@@ -90,6 +90,9 @@ TEST_CASE("gemm: non-square sizes match the naive loop, all transposes") {
   check_all_transposes(33, 17, 513);  // K longer than one KC block
   check_all_transposes(1, 65, 300);
   check_all_transposes(150, 1, 2);  // M longer than one MC block
+  // Above 128^3 multiply-adds the packed, cache-blocked path runs: K spans 3 KC blocks, M 3 MC blocks.
+  check_all_transposes(7, 513, 600);
+  check_all_transposes(300, 20, 513);
 }
 
 TEST_CASE("gemm: strides larger than the rows and accumulate into C") {
@@ -120,10 +123,12 @@ TEST_CASE("gemm: K = 0 gives zeros, or leaves C alone with accumulate; M or N = 
 }
 
 TEST_CASE("gemm: 1 and 2 threads give bitwise equal results") {
+  // Big enough to be split between threads: by rows, or by columns when C is wide.
   RestoreDefaults restore;
   for (bool avx2 : {true, false}) {
     set_gemm_use_avx2(avx2);
-    for (auto [M, N, K] : {std::array<int64_t, 3>{300, 200, 300}, {97, 250, 130}, {513, 33, 40}}) {
+    for (auto [M, N, K] :
+         {std::array<int64_t, 3>{300, 200, 300}, {97, 250, 200}, {513, 33, 400}, {1000, 20, 250}}) {
       const std::vector<float> a = random_values(M * K, 4), b = random_values(K * N, 5);
       std::vector<float> c1(M * N), c2(M * N);
       set_num_threads(1);
@@ -246,4 +251,14 @@ TEST_CASE("matmul: errors name the op, the shapes and the flags") {
                       Catch::Contains("matmul: both operands need"));
   REQUIRE_THROWS_WITH(kernels::matmul(Tensor(Shape{2, 3, 4}), Tensor(Shape{3, 4, 5})),
                       "matmul: batch dimensions [2] and [3] cannot be broadcast: [2,3,4] @ [3,4,5]");
+}
+
+TEST_CASE("matmul: many small products shared among threads give bitwise equal results") {
+  RestoreDefaults restore;
+  const Tensor a = randn({64, 32, 32}), b = randn({64, 32, 32});  // 64 products, a few per thread
+  set_num_threads(1);
+  const Tensor one = kernels::matmul(a, b, false, true);
+  set_num_threads(2);
+  const Tensor two = kernels::matmul(a, b, false, true);
+  REQUIRE(std::memcmp(one.data(), two.data(), one.numel() * sizeof(float)) == 0);
 }
