@@ -123,6 +123,7 @@ Tensor max_all(const Tensor& x) {
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   check_broadcasts_to("sum_to", shape, x.shape());
+  if (shape == x.shape()) return x;  // nothing was broadcast: the gradient passes through, shared
   // [B,T,D] -> [D]: first fold the leading dims that `shape` lacks into one and sum it away ...
   const size_t lead = x.shape().size() - shape.size();
   Tensor r = x;
@@ -134,7 +135,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   // ... then sum, keeping the dim, where `shape` has 1 and x does not ([B,T,D] -> [B,1,D]).
   for (size_t d = 0; d < shape.size(); ++d)
     if (shape[d] == 1 && r.shape()[d] != 1) r = sum(r, static_cast<int64_t>(d), true);
-  return r.shares_storage_with(x) ? x.clone() : r.view(shape);
+  return r.view(shape);
 }
 
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
