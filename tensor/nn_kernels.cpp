@@ -61,8 +61,8 @@ LayerNormOut layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta
   // x [N..., D] -> y [N..., D]; mean, rstd [N...]
   const int64_t D = layer_norm_width("layer_norm", x, gamma, beta);
   const int64_t rows = x.numel() / D;
-  LayerNormOut out{Tensor(x.shape()), Tensor(without_last_dim(x.shape())),
-                   Tensor(without_last_dim(x.shape()))};
+  LayerNormOut out{Tensor::empty(x.shape()), Tensor::empty(without_last_dim(x.shape())),
+                   Tensor::empty(without_last_dim(x.shape()))};
   const float* in = x.data();
   const float* g = gamma.defined() ? gamma.data() : nullptr;
   const float* b = beta.defined() ? beta.data() : nullptr;
@@ -98,7 +98,7 @@ LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tens
     fail("layer_norm_backward", "dy " + to_string(dy.shape()) + ", mean " + to_string(mean.shape()) +
                                     " and rstd " + to_string(rstd.shape()) + " do not fit x " +
                                     to_string(x.shape()));
-  LayerNormGrads grads{Tensor(x.shape()), Tensor(), Tensor()};
+  LayerNormGrads grads{Tensor::empty(x.shape()), Tensor(), Tensor()};
   const float *in = x.data(), *d = dy.data(), *m = mean.data(), *s = rstd.data();
   const float* g = gamma.defined() ? gamma.data() : nullptr;
   auto xhat = [&](int64_t r, int64_t j) { return (in[r * D + j] - m[r]) * s[r]; };
@@ -124,8 +124,8 @@ LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tens
   });
   if (!g) return grads;
   // dgamma = sum over rows of dy * xhat, dbeta = sum over rows of dy: threads split the D columns.
-  grads.dgamma = Tensor(Shape{D});
-  grads.dbeta = Tensor(Shape{D});
+  grads.dgamma = Tensor::empty({D});
+  grads.dbeta = Tensor::empty({D});
   float* dgamma = grads.dgamma.mutable_data();
   float* dbeta = grads.dbeta.mutable_data();
   parallel_for(D, grain_for_rows(rows), [&](int64_t begin, int64_t end) {
@@ -193,13 +193,13 @@ Tensor cross_entropy_backward(const CrossEntropyOut& out, const Tensor& targets,
 
 Tensor dropout_mask(const Shape& shape, float p, Generator& gen) {
   if (!(p >= 0 && p < 1)) fail("dropout_mask", "p must be in [0, 1), got " + value_text(p));
-  Tensor mask(shape, 1.0f);
-  if (p == 0) return mask;
+  if (p == 0) return Tensor(shape, 1.0f);
   // Kept entries are scaled by 1 / (1 - p) so that E[mask] = 1 and eval mode needs no rescaling.
   const float keep_scale = 1 / (1 - p);
+  Tensor mask = Tensor::empty(shape);
   float* m = mask.mutable_data();
-  for (int64_t i = 0; i < mask.numel(); ++i)
-    m[i] = gen.uniform() < p ? 0.0f : keep_scale;  // serial: one stream
+  const int64_t n = mask.numel();
+  for (int64_t i = 0; i < n; ++i) m[i] = gen.uniform() < p ? 0.0f : keep_scale;  // serial: one stream
   return mask;
 }
 

@@ -31,7 +31,7 @@ Tensor sum_along(const char* op, const Tensor& x, int64_t dim, bool keepdim, boo
   if (average && l.n == 0)
     fail(op,
          "cannot average over dim " + std::to_string(dim) + " of size 0 in shape " + to_string(x.shape()));
-  Tensor out(reduced_shape(x.shape(), d, keepdim));
+  Tensor out = Tensor::empty(reduced_shape(x.shape(), d, keepdim));
   const float* in = x.data();
   float* o = out.mutable_data();
   for_each_lane_run(l, [&](int64_t outer, int64_t i_begin, int64_t i_end) {
@@ -86,7 +86,7 @@ MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
   const Lanes l = lanes_along(x.shape(), d);
   if (l.n == 0) fail("max", "dim " + std::to_string(dim) + " has size 0 in shape " + to_string(x.shape()));
   const Shape out_shape = reduced_shape(x.shape(), d, keepdim);
-  MaxResult r{Tensor(out_shape), Tensor(out_shape)};
+  MaxResult r{Tensor::empty(out_shape), Tensor::empty(out_shape)};
   const float* in = x.data();
   float* values = r.values.mutable_data();
   float* indices = r.indices.mutable_data();

@@ -92,7 +92,7 @@ inline float call_at(F& f, const std::array<StridedInput, N>& in, const std::arr
 // split across threads by output ranges (so any thread count gives the same bits).
 template <size_t N, class F>
 Tensor map_strided(const Shape& out_shape, const std::array<StridedInput, N>& in, F f) {
-  Tensor out(out_shape);
+  Tensor out = Tensor::empty(out_shape);
   float* o = out.mutable_data();
   const int64_t n = out.numel();
   std::array<int64_t, N> period;
