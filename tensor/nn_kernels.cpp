@@ -199,7 +199,8 @@ Tensor dropout_mask(const Shape& shape, float p, Generator& gen) {
   Tensor mask = Tensor::empty(shape);
   float* m = mask.mutable_data();
   const int64_t n = mask.numel();
-  for (int64_t i = 0; i < n; ++i) m[i] = gen.uniform() < p ? 0.0f : keep_scale;  // serial: one stream
+  gen.fill_uniform(m, n);  // serial: one stream
+  for (int64_t i = 0; i < n; ++i) m[i] = m[i] < p ? 0.0f : keep_scale;
   return mask;
 }
 
