@@ -7,7 +7,8 @@
 //            dropout 0.1, batch 32, Adam lr 1e-3, random tokens
 //   ./build/examples/bench_train               a table: each config at 1 thread and at every thread
 //   ./build/examples/bench_train --csv         rows of impl,config,threads,ms_per_step (as the reference)
-//   --threads N (only that count), --steps N (timed steps of reverse; gpt times half, at least 10)
+//   --threads N (only that count), --steps N (timed steps of reverse; gpt times half, at least 10),
+//   --config reverse|gpt (only that one, e.g. to profile it)
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -106,6 +107,7 @@ int main(int argc, char** argv) try {
   cli::Flags flags("bench_train", "Milliseconds per training step, comparable with the PyTorch reference.");
   flags.option("threads", "0", "only this many threads (0: 1 and every core)")
       .option("steps", "50", "timed steps for reverse (gpt: half, at least 10)")
+      .option("config", "all", "reverse, gpt or all")
       .toggle("csv", "print rows impl,config,threads,ms_per_step");
   if (!flags.parse(argc, argv)) return 0;
   const int all = int(std::max(1u, std::thread::hardware_concurrency()));
@@ -117,8 +119,10 @@ int main(int argc, char** argv) try {
   for (int threads : counts) {
     set_num_threads(threads);
     manual_seed(0);
-    rows.push_back({"reverse", threads, 1e3 * bench_reverse(steps)});
-    rows.push_back({"gpt", threads, 1e3 * bench_gpt(std::max<int64_t>(10, steps / 2))});
+    const std::string config = flags.str("config");
+    if (config != "gpt") rows.push_back({"reverse", threads, 1e3 * bench_reverse(steps)});
+    if (config != "reverse")
+      rows.push_back({"gpt", threads, 1e3 * bench_gpt(std::max<int64_t>(10, steps / 2))});
   }
 
   if (flags.on("csv")) {
