@@ -3,6 +3,7 @@
 // transpose flags (no copies). Broadcast batch dims are summed back with sum_to.
 #include "autograd/ops.h"
 #include "tensor/matmul.h"
+#include "tensor/shape_ops.h"
 
 namespace qkv {
 
@@ -25,10 +26,15 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
                     da = sum_to(da, sa);
                   }
                   if (ctx.needs_grad[1]) {
+                    // A batch of A times one matrix B (every Linear: [B,T,D] @ [D,D]): stack the batch
+                    // into rows, [B*T,D], so dB is one GEMM over all rows, not B GEMMs summed by sum_to.
+                    const bool fold = sb.size() == 2 && sa.size() > 2 && !trans_a;
+                    const Tensor af = fold ? kernels::reshape(a, {-1, sa.back()}) : a;
+                    const Tensor gf = fold ? kernels::reshape(g, {-1, g.shape().back()}) : g;
                     if (!trans_b)
-                      db = kernels::matmul(a, g, !trans_a, false);  // dB = op(A)^T dC
+                      db = kernels::matmul(af, gf, !trans_a, false);  // dB = op(A)^T dC
                     else
-                      db = kernels::matmul(g, a, true, trans_a);  // dB^T = dC^T op(A), stored as B: [N,K]
+                      db = kernels::matmul(gf, af, true, trans_a);  // dB^T = dC^T op(A), stored as B: [N,K]
                     db = sum_to(db, sb);
                   }
                   return Grads{da, db};

@@ -29,14 +29,15 @@ Tensor arange(float start, float end, float step) {
 Tensor rand(const Shape& shape, Generator& gen) { return uniform(shape, 0, 1, gen); }
 
 Tensor uniform(const Shape& shape, float lo, float hi, Generator& gen) {
-  Tensor t(shape);
+  Tensor t = Tensor::empty(shape);
   float* p = t.mutable_data();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = lo + (hi - lo) * gen.uniform();
+  gen.fill_uniform(p, t.numel());
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = lo + (hi - lo) * p[i];
   return t;
 }
 
 Tensor randn(const Shape& shape, Generator& gen) {
-  Tensor t(shape);
+  Tensor t = Tensor::empty(shape);
   float* p = t.mutable_data();
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = gen.normal();
   return t;

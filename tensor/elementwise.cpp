@@ -144,14 +144,22 @@ Tensor relu(const Tensor& x) {
 Tensor gelu(const Tensor& x) {
   return unary_op(x, [](float v) { return v * normal_cdf(v); });
 }
+Tensor normal_cdf(const Tensor& x) {
+  return unary_op(x, [](float v) { return normal_cdf(v); });
+}
 
 Tensor relu_backward(const Tensor& grad, const Tensor& x) {
   return binary_op("relu_backward", grad, x, [](float g, float v) { return v > 0 ? g : 0.0f; });
 }
-Tensor gelu_backward(const Tensor& grad, const Tensor& x) {
-  // d/dx [x Phi(x)] = Phi(x) + x phi(x)
-  return binary_op("gelu_backward", grad, x,
-                   [](float g, float v) { return g * (normal_cdf(v) + v * normal_pdf(v)); });
+Tensor gelu_backward(const Tensor& grad, const Tensor& x, const Tensor& cdf) {
+  // d/dx [x Phi(x)] = Phi(x) + x phi(x); Phi(x) comes from the forward, so only phi's exp is new here
+  if (grad.shape() != x.shape() || cdf.shape() != x.shape())
+    fail("gelu_backward", "grad " + to_string(grad.shape()) + ", x " + to_string(x.shape()) + " and cdf " +
+                              to_string(cdf.shape()) + " must have one shape");
+  return map_strided<3>(
+      x.shape(),
+      {broadcast_input(grad, x.shape()), broadcast_input(x, x.shape()), broadcast_input(cdf, x.shape())},
+      [](float g, float v, float phi_cdf) { return g * (phi_cdf + v * normal_pdf(v)); });
 }
 
 // ---- in place ----

@@ -40,15 +40,17 @@ Tensor abs(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
-Tensor gelu(const Tensor& x);  // exact: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)), PyTorch's default
+Tensor gelu(const Tensor& x);        // exact: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)), PyTorch's default
+Tensor normal_cdf(const Tensor& x);  // Phi(x) = 0.5 (1 + erf(x / sqrt 2)); gelu(x) == mul(x, normal_cdf(x))
 
 // Fused derivatives used by autograd's backward (each is grad * f'(x)).
 Tensor relu_backward(const Tensor& grad, const Tensor& x);  // grad * (x > 0)
-Tensor gelu_backward(const Tensor& grad, const Tensor& x);  // grad * (Phi(x) + x phi(x))
+// grad * (Phi(x) + x phi(x)), given cdf = normal_cdf(x) from the forward; all three of one shape.
+Tensor gelu_backward(const Tensor& grad, const Tensor& x, const Tensor& cdf);
 
 // ---- in place, same shapes only (no broadcasting); they bump dst's version ----
 void add_(Tensor& dst, const Tensor& src, float alpha = 1);  // dst += alpha * src
-void mul_(Tensor& dst, float s);                            // dst *= s
+void mul_(Tensor& dst, float s);                             // dst *= s
 void fill_(Tensor& dst, float value);
 void copy_(Tensor& dst, const Tensor& src);
 

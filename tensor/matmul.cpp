@@ -80,7 +80,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   Shape out_shape = batch;
   out_shape.push_back(M);
   out_shape.push_back(N);
-  Tensor out(out_shape, 0.0f);
+  Tensor out = Tensor::empty(out_shape);  // gemm writes every element (accumulate is off)
   const int64_t batches = numel(batch);
   if (out.numel() == 0) return out;
 

@@ -29,6 +29,19 @@ int64_t layer_norm_width(const char* op, const Tensor& x, const Tensor& gamma, c
 
 Shape without_last_dim(const Shape& s) { return Shape(s.begin(), s.end() - 1); }
 
+// The sum of term(j) for j < D, in double, as 4 interleaved partial sums added at the end: the partial
+// sums are independent, so the compiler keeps them in vector registers instead of waiting on one chain.
+// One fixed order, so the result does not depend on the thread count.
+template <class Term>
+double row_sum(int64_t D, Term term) {
+  double part[4] = {0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 4 <= D; j += 4)
+    for (int64_t k = 0; k < 4; ++k) part[k] += term(j + k);
+  for (; j < D; ++j) part[0] += term(j);
+  return (part[0] + part[1]) + (part[2] + part[3]);
+}
+
 // ---- cross-entropy ----
 
 // logits [N,V] and targets [N] as row indices: the class of each row, or -1 for an ignored row.
@@ -61,8 +74,8 @@ LayerNormOut layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta
   // x [N..., D] -> y [N..., D]; mean, rstd [N...]
   const int64_t D = layer_norm_width("layer_norm", x, gamma, beta);
   const int64_t rows = x.numel() / D;
-  LayerNormOut out{Tensor(x.shape()), Tensor(without_last_dim(x.shape())),
-                   Tensor(without_last_dim(x.shape()))};
+  LayerNormOut out{Tensor::empty(x.shape()), Tensor::empty(without_last_dim(x.shape())),
+                   Tensor::empty(without_last_dim(x.shape()))};
   const float* in = x.data();
   const float* g = gamma.defined() ? gamma.data() : nullptr;
   const float* b = beta.defined() ? beta.data() : nullptr;
@@ -73,10 +86,8 @@ LayerNormOut layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta
     for (int64_t r = begin; r < end; ++r) {
       const float* xr = in + r * D;
       // Two passes (mean, then squared deviations) in double: no cancellation as in E[x^2] - E[x]^2.
-      double sum = 0, sq = 0;
-      for (int64_t j = 0; j < D; ++j) sum += xr[j];
-      const double m = sum / static_cast<double>(D);
-      for (int64_t j = 0; j < D; ++j) sq += (xr[j] - m) * (xr[j] - m);
+      const double m = row_sum(D, [&](int64_t j) { return double(xr[j]); }) / static_cast<double>(D);
+      const double sq = row_sum(D, [&](int64_t j) { return (xr[j] - m) * (xr[j] - m); });
       mean[r] = static_cast<float>(m);
       rstd[r] = static_cast<float>(1.0 / std::sqrt(sq / static_cast<double>(D) + eps));
       for (int64_t j = 0; j < D; ++j) {
@@ -98,7 +109,7 @@ LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tens
     fail("layer_norm_backward", "dy " + to_string(dy.shape()) + ", mean " + to_string(mean.shape()) +
                                     " and rstd " + to_string(rstd.shape()) + " do not fit x " +
                                     to_string(x.shape()));
-  LayerNormGrads grads{Tensor(x.shape()), Tensor(), Tensor()};
+  LayerNormGrads grads{Tensor::empty(x.shape()), Tensor(), Tensor()};
   const float *in = x.data(), *d = dy.data(), *m = mean.data(), *s = rstd.data();
   const float* g = gamma.defined() ? gamma.data() : nullptr;
   auto xhat = [&](int64_t r, int64_t j) { return (in[r * D + j] - m[r]) * s[r]; };
@@ -107,36 +118,34 @@ LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tens
   // rstd of a row both depend on every x in that row, which the two mean terms account for.
   parallel_for(rows, grain_for_rows(D), [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
-      double mean_gy = 0, mean_gy_xhat = 0;
+      auto gy = [&](int64_t j) { return d[r * D + j] * (g ? g[j] : 1.0f); };
+      const double mean_gy = row_sum(D, [&](int64_t j) { return double(gy(j)); }) / static_cast<double>(D);
+      const double mean_gy_xhat =
+          row_sum(D, [&](int64_t j) { return double(gy(j) * xhat(r, j)); }) / static_cast<double>(D);
       for (int64_t j = 0; j < D; ++j) {
-        const float gy = d[r * D + j] * (g ? g[j] : 1.0f);
-        mean_gy += gy;
-        mean_gy_xhat += gy * xhat(r, j);
-      }
-      mean_gy /= static_cast<double>(D);
-      mean_gy_xhat /= static_cast<double>(D);
-      for (int64_t j = 0; j < D; ++j) {
-        const float gy = d[r * D + j] * (g ? g[j] : 1.0f);
         dx[r * D + j] =
-            s[r] * (gy - static_cast<float>(mean_gy) - xhat(r, j) * static_cast<float>(mean_gy_xhat));
+            s[r] * (gy(j) - static_cast<float>(mean_gy) - xhat(r, j) * static_cast<float>(mean_gy_xhat));
       }
     }
   });
   if (!g) return grads;
   // dgamma = sum over rows of dy * xhat, dbeta = sum over rows of dy: threads split the D columns.
-  grads.dgamma = Tensor(Shape{D});
-  grads.dbeta = Tensor(Shape{D});
+  grads.dgamma = Tensor::empty({D});
+  grads.dbeta = Tensor::empty({D});
   float* dgamma = grads.dgamma.mutable_data();
   float* dbeta = grads.dbeta.mutable_data();
   parallel_for(D, grain_for_rows(rows), [&](int64_t begin, int64_t end) {
-    for (int64_t j = begin; j < end; ++j) {
-      double acc_gamma = 0, acc_beta = 0;
-      for (int64_t r = 0; r < rows; ++r) {
-        acc_gamma += d[r * D + j] * xhat(r, j);
-        acc_beta += d[r * D + j];
+    // Rows outside, columns inside, so memory is read in order; each column still adds its rows in order.
+    std::vector<double> acc_gamma(end - begin, 0.0), acc_beta(end - begin, 0.0);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t j = begin; j < end; ++j) {
+        acc_gamma[j - begin] += d[r * D + j] * xhat(r, j);
+        acc_beta[j - begin] += d[r * D + j];
       }
-      dgamma[j] = static_cast<float>(acc_gamma);
-      dbeta[j] = static_cast<float>(acc_beta);
+    }
+    for (int64_t j = begin; j < end; ++j) {
+      dgamma[j] = static_cast<float>(acc_gamma[j - begin]);
+      dbeta[j] = static_cast<float>(acc_beta[j - begin]);
     }
   });
   return grads;
@@ -193,13 +202,14 @@ Tensor cross_entropy_backward(const CrossEntropyOut& out, const Tensor& targets,
 
 Tensor dropout_mask(const Shape& shape, float p, Generator& gen) {
   if (!(p >= 0 && p < 1)) fail("dropout_mask", "p must be in [0, 1), got " + value_text(p));
-  Tensor mask(shape, 1.0f);
-  if (p == 0) return mask;
+  if (p == 0) return Tensor(shape, 1.0f);
   // Kept entries are scaled by 1 / (1 - p) so that E[mask] = 1 and eval mode needs no rescaling.
   const float keep_scale = 1 / (1 - p);
+  Tensor mask = Tensor::empty(shape);
   float* m = mask.mutable_data();
-  for (int64_t i = 0; i < mask.numel(); ++i)
-    m[i] = gen.uniform() < p ? 0.0f : keep_scale;  // serial: one stream
+  const int64_t n = mask.numel();
+  gen.fill_uniform(m, n);  // serial: one stream
+  for (int64_t i = 0; i < n; ++i) m[i] = m[i] < p ? 0.0f : keep_scale;
   return mask;
 }
 

@@ -37,6 +37,11 @@ uint64_t Generator::next_u64() {  // xoshiro256**
 
 float Generator::uniform() { return static_cast<float>(next_u64() >> 40) * (1.0f / 16777216.0f); }
 
+void Generator::fill_uniform(float* out, int64_t n) {
+  // The state lives in registers for the whole loop instead of one call per number.
+  for (int64_t i = 0; i < n; ++i) out[i] = uniform();
+}
+
 float Generator::normal() {
   if (has_spare_) {
     has_spare_ = false;

@@ -12,9 +12,10 @@ class Generator {
   explicit Generator(uint64_t seed = 0) { seed_with(seed); }
   void seed_with(uint64_t seed);
   uint64_t next_u64();
-  float uniform();                          // in [0, 1), 24 random bits
-  float normal();                           // mean 0, standard deviation 1
-  int64_t randint(int64_t lo, int64_t hi);  // in [lo, hi)
+  float uniform();                           // in [0, 1), 24 random bits
+  void fill_uniform(float* out, int64_t n);  // n calls of uniform() in one loop: the same numbers
+  float normal();                            // mean 0, standard deviation 1
+  int64_t randint(int64_t lo, int64_t hi);   // in [lo, hi)
 
   // The whole state as text (checkpoints keep it, so a resumed run draws what the original would have).
   std::string state() const;

@@ -31,7 +31,7 @@ Tensor sum_along(const char* op, const Tensor& x, int64_t dim, bool keepdim, boo
   if (average && l.n == 0)
     fail(op,
          "cannot average over dim " + std::to_string(dim) + " of size 0 in shape " + to_string(x.shape()));
-  Tensor out(reduced_shape(x.shape(), d, keepdim));
+  Tensor out = Tensor::empty(reduced_shape(x.shape(), d, keepdim));
   const float* in = x.data();
   float* o = out.mutable_data();
   for_each_lane_run(l, [&](int64_t outer, int64_t i_begin, int64_t i_end) {
@@ -86,7 +86,7 @@ MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
   const Lanes l = lanes_along(x.shape(), d);
   if (l.n == 0) fail("max", "dim " + std::to_string(dim) + " has size 0 in shape " + to_string(x.shape()));
   const Shape out_shape = reduced_shape(x.shape(), d, keepdim);
-  MaxResult r{Tensor(out_shape), Tensor(out_shape)};
+  MaxResult r{Tensor::empty(out_shape), Tensor::empty(out_shape)};
   const float* in = x.data();
   float* values = r.values.mutable_data();
   float* indices = r.indices.mutable_data();
@@ -123,6 +123,7 @@ Tensor max_all(const Tensor& x) {
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   check_broadcasts_to("sum_to", shape, x.shape());
+  if (shape == x.shape()) return x;  // nothing was broadcast: the gradient passes through, shared
   // [B,T,D] -> [D]: first fold the leading dims that `shape` lacks into one and sum it away ...
   const size_t lead = x.shape().size() - shape.size();
   Tensor r = x;
@@ -134,7 +135,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   // ... then sum, keeping the dim, where `shape` has 1 and x does not ([B,T,D] -> [B,1,D]).
   for (size_t d = 0; d < shape.size(); ++d)
     if (shape[d] == 1 && r.shape()[d] != 1) r = sum(r, static_cast<int64_t>(d), true);
-  return r.shares_storage_with(x) ? x.clone() : r.view(shape);
+  return r.view(shape);
 }
 
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {

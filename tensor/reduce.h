@@ -20,7 +20,7 @@ Tensor max_all(const Tensor& x);  // 0-d; throws on an empty tensor
 
 // Undo broadcasting for gradients: sums x over the dims that broadcasting stretched to reach x's shape,
 // so sum_to(grad of [B,T,D], {D}) is the gradient of the [D] operand. Throws if shape does not broadcast
-// to x's shape.
+// to x's shape. When shape is x's own shape, returns x itself (sharing storage, no copy).
 Tensor sum_to(const Tensor& x, const Shape& shape);
 // Materialise broadcasting: copy x out to `shape`.
 Tensor broadcast_to(const Tensor& x, const Shape& shape);

@@ -155,7 +155,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     out[d] += x.shape()[d];
   }
   // Per outer index, each input contributes one contiguous block of size(d) * inner, one after another.
-  Tensor result(out);
+  Tensor result = Tensor::empty(out);
   float* o = result.mutable_data();
   const Lanes l = lanes_along(out, d);
   for (int64_t outer = 0; outer < l.outer; ++outer) {
@@ -188,7 +188,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& indices) {
   const int64_t K = indices.numel();
   std::vector<int64_t> rows(K);
   for (int64_t k = 0; k < K; ++k) rows[k] = checked_index("index_select", indices.data()[k], l.n);
-  Tensor out(gathered_shape(x.shape(), d, indices.shape()));
+  Tensor out = Tensor::empty(gathered_shape(x.shape(), d, indices.shape()));
   float* o = out.mutable_data();
   const float* in = x.data();
   parallel_for(l.outer * K, grain_for_rows(l.inner), [&](int64_t begin, int64_t end) {

@@ -23,7 +23,7 @@ void for_each_lane(const Lanes& l, F fn) {
 
 Tensor softmax_forward(const char* op, const Tensor& x, int64_t dim, bool log) {
   const Lanes l = lanes_along(x.shape(), normalize_dim(op, dim, x.shape()));
-  Tensor out(x.shape());
+  Tensor out = Tensor::empty(x.shape());
   const float* in = x.data();
   float* y = out.mutable_data();
   for_each_lane(l, [&](int64_t base) {
@@ -61,7 +61,7 @@ Tensor softmax_backward_impl(const char* op, const Tensor& y, const Tensor& dy, 
   if (y.shape() != dy.shape())
     fail(op, "output of shape " + to_string(y.shape()) + " but gradient of shape " + to_string(dy.shape()));
   const Lanes l = lanes_along(y.shape(), normalize_dim(op, dim, y.shape()));
-  Tensor dx(y.shape());
+  Tensor dx = Tensor::empty(y.shape());
   const float* yv = y.data();
   const float* g = dy.data();
   float* out = dx.mutable_data();

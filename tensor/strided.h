@@ -2,6 +2,7 @@
 // An input is read through strides laid over the output's shape (0 on a broadcast dim), so every one of
 // those ops is "walk the output in row-major order, fetch each input at its offset". Internal to tensor/.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <utility>
@@ -63,63 +64,67 @@ class StridedCursor {
   std::array<int64_t, N> offset_;
 };
 
-// If an input is a contiguous block repeated along the leading dims (a full tensor, a trailing row such
-// as the [D] bias of a [B,T,D] sum, or a scalar), its offset is simply i % period: return that period.
-// Otherwise return 0 and the caller walks with a cursor.
-inline int64_t repeat_period(const Shape& shape, const Strides& strides) {
-  int64_t period = 1;
-  bool in_repeat = false;  // true once we met a stretched dim: every dim before it must be stretched too
-  for (size_t d = shape.size(); d-- > 0;) {
+// Merges neighbouring output dims that every input walks as one (stride[d] == stride[d+1] * size[d+1],
+// which holds for two contiguous dims and for two stretched ones) and drops size-1 dims, so the loop
+// below sees as few and as long rows as possible: same shapes become one row of n elements;
+// [B,T,D] + [D] becomes [B*T, D] + [D] with strides {0, 1}; a permute keeps its moved dims apart.
+template <size_t N>
+void coalesce(Shape& shape, std::array<StridedInput, N>& in) {
+  Shape merged;
+  std::array<Strides, N> strides;
+  for (size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] == 1) continue;
-    if (strides[d] == 0) {
-      in_repeat = true;
-    } else if (in_repeat || strides[d] != period) {
-      return 0;
+    bool joins = !merged.empty();
+    for (size_t k = 0; k < N && joins; ++k) joins = strides[k].back() == in[k].strides[d] * shape[d];
+    if (joins) {
+      merged.back() *= shape[d];
+      for (size_t k = 0; k < N; ++k) strides[k].back() = in[k].strides[d];
     } else {
-      period *= shape[d];
+      merged.push_back(shape[d]);
+      for (size_t k = 0; k < N; ++k) strides[k].push_back(in[k].strides[d]);
     }
   }
-  return period;
+  if (merged.empty()) {  // a single element
+    merged.push_back(1);
+    for (size_t k = 0; k < N; ++k) strides[k].push_back(0);
+  }
+  shape = std::move(merged);
+  for (size_t k = 0; k < N; ++k) in[k].strides = std::move(strides[k]);
 }
 
+// o[j] = f(p_0[j * step_0], ..., p_N-1[j * step_N-1]) for j < len: one row. When every step is 1 (the
+// usual case after coalescing) the loop reads straight through memory and the compiler vectorises it.
 template <size_t N, class F, size_t... K>
-inline float call_at(F& f, const std::array<StridedInput, N>& in, const std::array<int64_t, N>& offset,
-                     std::index_sequence<K...>) {
-  return f(in[K].data[offset[K]]...);
+inline void map_row(F& f, float* o, int64_t len, const std::array<const float*, N>& p,
+                    const std::array<int64_t, N>& step, std::index_sequence<K...>) {
+  if (((step[K] == 1) && ...)) {
+    for (int64_t j = 0; j < len; ++j) o[j] = f(p[K][j]...);
+  } else {
+    for (int64_t j = 0; j < len; ++j) o[j] = f(p[K][j * step[K]]...);
+  }
 }
 
 // out[i] = f(in_0[offset_0(i)], ..., in_N-1[offset_N-1(i)]) over a new contiguous tensor of out_shape,
-// split across threads by output ranges (so any thread count gives the same bits).
+// split across threads by output ranges (so any thread count gives the same bits). Each thread walks its
+// range one row (last coalesced dim) at a time, with a cursor over the rows for the input offsets.
 template <size_t N, class F>
-Tensor map_strided(const Shape& out_shape, const std::array<StridedInput, N>& in, F f) {
-  Tensor out(out_shape);
+Tensor map_strided(const Shape& out_shape, std::array<StridedInput, N> in, F f) {
+  Tensor out = Tensor::empty(out_shape);
   float* o = out.mutable_data();
-  const int64_t n = out.numel();
-  std::array<int64_t, N> period;
-  bool repeating = true, contiguous = true;
-  for (size_t k = 0; k < N; ++k) {
-    period[k] = repeat_period(out_shape, in[k].strides);
-    repeating = repeating && period[k] > 0;
-    contiguous = contiguous && period[k] == n;
-  }
-  const auto seq = std::make_index_sequence<N>{};
-  parallel_for(n, kElementwiseGrain, [&](int64_t begin, int64_t end) {
-    std::array<int64_t, N> offset;
-    if (contiguous) {  // the common case: same shapes; a plain loop the compiler can vectorise
-      for (int64_t i = begin; i < end; ++i) {
-        offset.fill(i);
-        o[i] = call_at(f, in, offset, seq);
-      }
-    } else if (repeating) {
-      for (size_t k = 0; k < N; ++k) offset[k] = begin % period[k];
-      for (int64_t i = begin; i < end; ++i) {
-        o[i] = call_at(f, in, offset, seq);
-        for (size_t k = 0; k < N; ++k)
-          if (++offset[k] == period[k]) offset[k] = 0;
-      }
-    } else {
-      StridedCursor<N> cursor(out_shape, in, begin);
-      for (int64_t i = begin; i < end; ++i, cursor.next()) o[i] = call_at(f, in, cursor.offsets(), seq);
+  Shape shape = out_shape;
+  coalesce(shape, in);
+  const int64_t width = shape.back();
+  const Shape rows(shape.begin(), shape.end() - 1);
+  std::array<int64_t, N> step;
+  for (size_t k = 0; k < N; ++k) step[k] = in[k].strides.back();
+  parallel_for(out.numel(), kElementwiseGrain, [&](int64_t begin, int64_t end) {
+    StridedCursor<N> row(rows, in, begin / width);  // offsets of the row's first element
+    for (int64_t i = begin; i < end; row.next()) {
+      const int64_t j0 = i % width, len = std::min(width - j0, end - i);  // a range may start mid-row
+      std::array<const float*, N> p;
+      for (size_t k = 0; k < N; ++k) p[k] = in[k].data + row.offsets()[k] + j0 * step[k];
+      map_row(f, o + i, len, p, step, std::make_index_sequence<N>{});
+      i += len;
     }
   });
   return out;

@@ -2,6 +2,7 @@
 // the graph (backward) are in autograd/backward.cpp.
 #include "tensor/tensor.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ostream>
@@ -9,18 +10,27 @@
 
 namespace qkv {
 
-Tensor::Tensor(Shape shape, float fill) : Tensor(shape, std::vector<float>(qkv::numel(shape), fill)) {}
-
-Tensor::Tensor(Shape shape, std::vector<float> values) {
+Tensor Tensor::empty(const Shape& shape) {
   for (int64_t s : shape)
     if (s < 0) fail("Tensor", "negative size in shape " + to_string(shape));
-  if (static_cast<int64_t>(values.size()) != qkv::numel(shape))
+  auto storage = std::make_shared<Storage>();
+  storage->size = qkv::numel(shape);
+  storage->values = std::make_unique_for_overwrite<float[]>(storage->size);  // not value-initialised
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::move(storage);
+  impl->shape = shape;
+  return Tensor(std::move(impl));
+}
+
+Tensor::Tensor(Shape shape, float fill) : Tensor(empty(shape)) {
+  std::fill_n(impl_->storage->values.get(), impl_->storage->size, fill);
+}
+
+Tensor::Tensor(Shape shape, std::vector<float> values) : Tensor(empty(shape)) {
+  if (static_cast<int64_t>(values.size()) != numel())
     fail("Tensor", std::to_string(values.size()) + " values do not fill shape " + to_string(shape) + " (" +
-                       std::to_string(qkv::numel(shape)) + " elements)");
-  impl_ = std::make_shared<TensorImpl>();
-  impl_->storage = std::make_shared<Storage>();
-  impl_->storage->values = std::move(values);
-  impl_->shape = std::move(shape);
+                       std::to_string(numel()) + " elements)");
+  std::copy(values.begin(), values.end(), impl_->storage->values.get());
 }
 
 const TensorImpl& Tensor::checked(const char* what) const {
@@ -31,15 +41,18 @@ const TensorImpl& Tensor::checked(const char* what) const {
 const Shape& Tensor::shape() const { return checked("shape").shape; }
 int64_t Tensor::numel() const { return qkv::numel(shape()); }
 int64_t Tensor::size(int64_t d) const { return shape()[normalize_dim("size", d, shape())]; }
-const float* Tensor::data() const { return checked("data").storage->values.data(); }
+const float* Tensor::data() const { return checked("data").storage->values.get(); }
 
 float* Tensor::mutable_data() {
   auto& storage = *checked("mutable_data").storage;
   ++storage.version;
-  return storage.values.data();
+  return storage.values.get();
 }
 
-std::vector<float> Tensor::to_vector() const { return checked("to_vector").storage->values; }
+std::vector<float> Tensor::to_vector() const {
+  const Storage& storage = *checked("to_vector").storage;
+  return std::vector<float>(storage.values.get(), storage.values.get() + storage.size);
+}
 uint64_t Tensor::version() const { return checked("version").storage->version; }
 
 float Tensor::item() const {
@@ -78,7 +91,11 @@ Tensor Tensor::view(Shape new_shape) const {
   return Tensor(std::move(impl));
 }
 
-Tensor Tensor::clone() const { return Tensor(shape(), to_vector()); }
+Tensor Tensor::clone() const {
+  Tensor copy = empty(shape());
+  std::copy_n(data(), numel(), copy.impl_->storage->values.get());
+  return copy;
+}
 
 bool Tensor::shares_storage_with(const Tensor& other) const {
   return impl_ && other.impl_ && impl_->storage == other.impl_->storage;

@@ -24,9 +24,12 @@ struct TensorImpl;
 
 class Tensor {
  public:
-  Tensor() = default;                           // undefined: no storage (defined() == false)
-  explicit Tensor(Shape shape, float fill = 0);  // every element == fill
+  Tensor() = default;                              // undefined: no storage (defined() == false)
+  explicit Tensor(Shape shape, float fill = 0);    // every element == fill
   Tensor(Shape shape, std::vector<float> values);  // throws unless values.size() == numel(shape)
+  // Uninitialised contents: for kernels that overwrite every element of their output, so a new tensor
+  // costs no pass of zero-filling. Reading an element before writing it is a bug.
+  static Tensor empty(const Shape& shape);
 
   bool defined() const { return impl_ != nullptr; }
   const Shape& shape() const;
@@ -39,7 +42,7 @@ class Tensor {
   float* mutable_data();
   std::vector<float> to_vector() const;
 
-  float item() const;                                   // the value of a one-element tensor
+  float item() const;                                    // the value of a one-element tensor
   float at(std::initializer_list<int64_t> index) const;  // bounds-checked element access
   void set(std::initializer_list<int64_t> index, float value);
 
@@ -58,7 +61,7 @@ class Tensor {
   Tensor& set_requires_grad(bool on = true);  // PyTorch: requires_grad_(); only on leaves
   Tensor grad() const;                        // undefined until a backward reaches this leaf
   void set_grad(const Tensor& grad) const;
-  void zero_grad() const;                     // drops the gradient (as PyTorch's set_to_none)
+  void zero_grad() const;  // drops the gradient (as PyTorch's set_to_none)
   const std::shared_ptr<Node>& grad_fn() const;
   void set_grad_fn(std::shared_ptr<Node> node) const;
   bool is_leaf() const { return grad_fn() == nullptr; }
@@ -80,8 +83,11 @@ class Tensor {
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
 // What a handle points at. Kept public so that a reader can see everything a tensor is.
+// A plain array rather than a std::vector<float>, which would zero every new output before the kernel
+// overwrites it anyway.
 struct Storage {
-  std::vector<float> values;
+  std::unique_ptr<float[]> values;
+  int64_t size = 0;
   uint64_t version = 0;
 };
 

@@ -116,10 +116,15 @@ TEST_CASE("elementwise: gelu is exact (erf), matching values from PyTorch") {
   check_values(kernels::gelu(tensor({-1, 0, 1, 3})), {4}, {-0.15865526f, 0, 0.84134474f, 2.99595031f}, 1e-6f);
 }
 
+TEST_CASE("elementwise: gelu equals x * normal_cdf(x) bit for bit (autograd's gelu composes them)") {
+  const Tensor x = kernels::mul_scalar(randn({1000}), 3);
+  CHECK(qkv::testing::bitwise_equal(kernels::gelu(x), kernels::mul(x, kernels::normal_cdf(x))));
+}
+
 TEST_CASE("elementwise: relu_backward and gelu_backward match central differences") {
   const Tensor x = tensor({-1.5f, -0.3f, 0.4f, 2.0f}), g = tensor({1, 2, 3, 4});
   check_values(kernels::relu_backward(g, x), {4}, {0, 0, 3, 4});
-  const Tensor dx = kernels::gelu_backward(g, x);
+  const Tensor dx = kernels::gelu_backward(g, x, kernels::normal_cdf(x));
   for (int64_t i = 0; i < 4; ++i) {
     const float v = x.data()[i], h = 1e-3f;
     const double slope =

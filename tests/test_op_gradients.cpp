@@ -42,6 +42,7 @@ TEST_CASE("gradients: unary functions") {
   REQUIRE_NOTHROW(gradcheck([](const Inputs& v) { return tanh(v[0]); }, {x}));
   REQUIRE_NOTHROW(gradcheck([](const Inputs& v) { return sigmoid(v[0]); }, {x}));
   REQUIRE_NOTHROW(gradcheck([](const Inputs& v) { return gelu(v[0]); }, {x}));
+  CHECK(qkv::testing::bitwise_equal(gelu(x), kernels::gelu(x)));  // the op composes x * normal_cdf(x)
   // relu away from its kink at 0 (the difference quotient straddling 0 would be meaningless)
   Tensor away = tensor({-1.0f, -0.3f, 0.2f, 1.5f}).set_requires_grad();
   REQUIRE_NOTHROW(gradcheck([](const Inputs& v) { return relu(v[0]); }, {away}));
@@ -114,7 +115,11 @@ TEST_CASE("gradients: embedding lookup adds the gradients of repeated indices") 
   Tensor weight = param({5, 3});
   const Tensor ids = tensor({1, 4, 1, 1, 0, 4}, {2, 3});
   REQUIRE_NOTHROW(gradcheck([&](const Inputs& v) { return embedding(v[0], ids); }, {weight}));
-  REQUIRE_NOTHROW(gradcheck([&](const Inputs& v) { return index_select(v[0], 1, tensor({2, 0, 2})); }, {weight}));
+  REQUIRE_NOTHROW(gradcheck(
+      [&](const Inputs& v) {
+        return index_select(v[0], 1, tensor({2, 0, 2}));
+      },
+      {weight}));
   weight.zero_grad();
   sum(embedding(weight, ids)).backward();
   // Row 1 was read three times, rows 0 once, 4 twice, rows 2 and 3 never.
@@ -154,8 +159,13 @@ TEST_CASE("gradients: cross_entropy with ignore_index, smoothing, and an all-ign
   const Tensor some_ignored = tensor({1, -100, 4, -100});
   REQUIRE_NOTHROW(gradcheck([&](const Inputs& v) { return cross_entropy(v[0], targets); }, {logits}));
   REQUIRE_NOTHROW(gradcheck([&](const Inputs& v) { return cross_entropy(v[0], some_ignored); }, {logits}));
-  REQUIRE_NOTHROW(gradcheck([&](const Inputs& v) { return cross_entropy(v[0], targets, -100, 0.1f); }, {logits}));
-  REQUIRE_NOTHROW(gradcheck([&](const Inputs& v) { return cross_entropy(v[0], tensor({0, 0, 0, 0}), 0); }, {logits}));
+  REQUIRE_NOTHROW(
+      gradcheck([&](const Inputs& v) { return cross_entropy(v[0], targets, -100, 0.1f); }, {logits}));
+  REQUIRE_NOTHROW(gradcheck(
+      [&](const Inputs& v) {
+        return cross_entropy(v[0], tensor({0, 0, 0, 0}), 0);
+      },
+      {logits}));
   logits.zero_grad();
   Tensor loss = cross_entropy(logits, tensor({0, 0, 0, 0}), /*ignore_index=*/0);
   CHECK(loss.item() == 0.0f);
