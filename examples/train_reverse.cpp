@@ -22,8 +22,11 @@ using toy::ReverseTask;
 
 namespace {
 
-// The model: as the PyTorch reference (../shared/reference/torch_train_step.py) but pre-norm, which
-// tolerates the larger learning rate of our recipe.
+// The model: the sizes of the PyTorch reference (../shared/reference/torch_train_step.py: D=64, H=4,
+// FFN 128, 2+2 blocks). The recipe differs, to reach 99% in ~1,500 steps where the reference's needs ~8,000:
+// pre-norm blocks (each stack ending in a LayerNorm) tolerate a 5x larger learning rate; no dropout, since
+// every batch is fresh data and there is nothing to overfit; Adam(0.9, 0.98) with 100 warmup steps and
+// cosine decay, clipping the gradient norm at 1; batches of 64.
 TransformerConfig reverse_config(const std::map<std::string, std::string>& meta = {}) {
   auto get = [&](const char* key, int64_t fallback) {
     return meta.count(key) ? std::stoll(meta.at(key)) : fallback;
@@ -126,11 +129,11 @@ void draw_losses(const std::vector<float>& losses, const std::string& path) {
 int main(int argc, char** argv) try {
   cli::Flags flags("train_reverse",
                    "Train a Transformer to reverse digit sequences, then evaluate and draw it.");
-  flags.option("steps", "2000", "total training steps")
+  flags.option("steps", "1500", "total training steps")
       .option("seed", "0", "seed of the one generator (init, data, dropout)")
       .option("threads", "0", "threads (0: QKV_NUM_THREADS or every core)")
-      .option("lr", "3e-3", "peak learning rate of Adam (warmup, then cosine decay)")
-      .option("batch", "128", "sequences per step")
+      .option("lr", "5e-3", "peak learning rate of Adam (warmup, then cosine decay)")
+      .option("batch", "64", "sequences per step")
       .option("out", "runs/reverse", "folder for the checkpoint and the pictures")
       .toggle("resume", "continue from <out>/reverse.safetensors")
       .option("eval", "", "only evaluate and draw this checkpoint");
