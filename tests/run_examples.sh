@@ -14,8 +14,16 @@ run ./build/examples/train_reverse --help
 run ./build/examples/train_reverse --steps 30 --out "$out/reverse"
 run ./build/examples/train_reverse --steps 40 --resume --out "$out/reverse"
 run ./build/examples/train_reverse --eval "$out/reverse/reverse.safetensors" --out "$out/reverse_eval"
-run ./build/examples/train_sort --steps 30 --out "$out/sort"
+run ./build/examples/train_sort --out "$out/sort" | tee "$out/sort.log"
+tail -n 1 "$out/sort.log" | grep -q "^exact-match accuracy: 100.0%" || { echo "run_examples: train_sort is not at 100%"; exit 1; }
+# Same seed and flags give the same checkpoint bytes with 1 or 2 threads (docs/09-training.md).
+run ./build/examples/train_reverse --steps 60 --threads 1 --out "$out/det1"
+run ./build/examples/train_reverse --steps 60 --threads 2 --out "$out/det2"
+run cmp "$out/det1/reverse.safetensors" "$out/det2/reverse.safetensors"
 run ./build/examples/bench_matmul --csv
+run ./build/examples/bench_train --steps 3 --csv
+run ./build/tests/qkv_tests "attention: the two common masking bugs*"
+run ./build/tests/qkv_tests "multi-head attention: the course's shapes"
 for f in "$out"/pe/positional_curves.svg "$out"/pe/positional_heatmap.svg "$out"/reverse/loss.svg \
          "$out"/reverse/cross_attention.svg "$out"/reverse_eval/cross_attention.svg; do
   grep -q "</svg>" "$f" || { echo "run_examples: $f is not a whole SVG"; exit 1; }
