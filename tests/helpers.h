@@ -1,6 +1,7 @@
 // Small helpers shared by the tests: closeness checks that print both tensors on failure.
 #pragma once
 #include <cmath>
+#include <filesystem>
 #include <string>
 
 #include "catch.h"
@@ -22,6 +23,13 @@ inline bool allclose(const Tensor& a, const Tensor& b, float atol = 1e-5f, float
 
 inline bool bitwise_equal(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && a.to_vector() == b.to_vector();
+}
+
+// A path in the tests' scratch folder (QKV_TEST_TMP/<folder>/<name>), the folder made if missing.
+inline std::string scratch_path(const std::string& folder, const std::string& name) {
+  const std::filesystem::path dir = std::filesystem::path(QKV_TEST_TMP) / folder;
+  std::filesystem::create_directories(dir);
+  return (dir / name).string();
 }
 
 }  // namespace qkv::testing

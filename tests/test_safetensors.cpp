@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "catch.h"
+#include "helpers.h"
 #include "nn/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -18,11 +19,7 @@ using qkv::Tensor;
 
 namespace {
 
-std::string scratch(const std::string& name) {
-  const fs::path dir = fs::path(QKV_TEST_TMP) / "safetensors";
-  fs::create_directories(dir);
-  return (dir / name).string();
-}
+std::string scratch(const std::string& name) { return qkv::testing::scratch_path("safetensors", name); }
 
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;

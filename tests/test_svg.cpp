@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "catch.h"
+#include "helpers.h"
 #include "support/svg.h"
 #include "tensor/error.h"
 
@@ -14,11 +15,7 @@ namespace plot = qkv::plot;
 
 namespace {
 
-std::string scratch(const std::string& name) {
-  const fs::path dir = fs::path(QKV_TEST_TMP) / "svg";
-  fs::create_directories(dir);
-  return (dir / name).string();
-}
+std::string scratch(const std::string& name) { return qkv::testing::scratch_path("svg", name); }
 
 size_t count(const std::string& text, const std::string& part) {
   size_t n = 0;

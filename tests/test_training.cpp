@@ -25,10 +25,7 @@ Tensor param_with_grad(float value, float grad) {
   return p;
 }
 
-std::string scratch(const std::string& name) {
-  std::filesystem::create_directories(QKV_TEST_TMP);
-  return std::string(QKV_TEST_TMP) + "/" + name;
-}
+std::string scratch(const std::string& name) { return testing::scratch_path("training", name); }
 
 TransformerConfig small_reverse_model() {
   TransformerConfig c;
