@@ -212,7 +212,13 @@ TEST_CASE("training: a short reverse run lowers the loss, without growing memory
   CHECK(first > 0.9 * std::log(13.0));  // starts near a uniform guess over the 13 tokens
   CHECK(last < 0.85 * std::log(13.0));   // and falls well below it
   INFO("resident memory before " << rss_before << " KiB, after " << rss_after << " KiB");
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer keeps freed memory in quarantine (up to 256 MB), so resident memory grows by design;
+  // there LeakSanitizer checks for leaks instead, and the Release build checks this bound.
+  (void)rss_before, (void)rss_after;
+#else
   CHECK(rss_after - rss_before < 8 * 1024);
+#endif
 }
 
 TEST_CASE("decode: greedy decoding stops at eos and pads after it; generate appends tokens") {
