@@ -33,7 +33,10 @@ bool spin_until(Done done) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();  // tells the core this is a spin loop (saves power, frees the sibling thread)
 #endif
-    if (i % 64 == 63 && std::chrono::steady_clock::now() > give_up) return false;
+    if (i % 64 == 63) {
+      if (std::chrono::steady_clock::now() > give_up) return false;
+      std::this_thread::yield();  // on a busy machine, lets the thread we wait for (or another program) run
+    }
   }
 }
 
