@@ -32,12 +32,10 @@ constexpr int64_t kMC = 144;   // a multiple of MR
 constexpr int64_t kNC = 4080;  // a multiple of NR
 static_assert(kMC % kMR == 0 && kNC % kNR == 0);
 
-// Below this many multiply-adds a product runs on the calling thread: waking a sleeping pool thread costs
-// tens of microseconds. Measured on Zen 4 (square n): 2 threads about break even at n = 128, give
-// ~1.5x at n = 160 and ~1.9x from n = 512.
-constexpr int64_t kParallelMinWork = 160 * 160 * 160;
+// Below this many multiply-adds (a few microseconds of work) a product runs on the calling thread. The pool's
+// workers spin briefly between jobs (tensor/parallel.cpp), so handing them a block costs about a microsecond.
+constexpr int64_t kParallelMinWork = 64 * 64 * 64;
 // Up to this many multiply-adds A and B are read in place (direct_gemm): packing costs more than it saves.
-// Such products are also too small to thread.
 constexpr int64_t kDirectMaxWork = 128 * 128 * 128;
 
 // op(A)(i, k) and op(B)(k, j), read through the transpose flags from the arrays as stored.
@@ -268,22 +266,23 @@ void gemm(const GemmArgs& g) {
   if (use_avx2) kernel = gemm_detail::micro_kernel_avx2;
 #endif
 
+  // The path depends on the shape only, never on the thread count: direct and blocked add the k terms in
+  // different groupings (blocked sums KC slices separately), and the bits must not depend on the threads.
   const int64_t work = g.M * g.N * g.K;  // multiply-adds
-  if (work <= kDirectMaxWork) return direct_gemm(g, kernel, 0, g.M, 0, g.N);
-  if (work < kParallelMinWork) return blocked_gemm(g, kernel, 0, g.M, 0, g.N);
+  auto path = work <= kDirectMaxWork ? direct_gemm : blocked_gemm;
+  if (work < kParallelMinWork) return path(g, kernel, 0, g.M, 0, g.N);
 
   // Threads split C into blocks of whole rows (or columns, when C is wide), in units of MR (or NR), and
-  // each runs the blocked algorithm on its block with its own packing buffers. Never along K: see
-  // blocked_gemm.
+  // each runs the chosen path on its block with its own packing buffers. Never along K.
   const bool split_rows = g.M >= g.N;
   const int64_t unit = split_rows ? kMR : kNR;
   const int64_t units = ((split_rows ? g.M : g.N) + unit - 1) / unit;
   parallel_for(units, 1, [&](int64_t u_begin, int64_t u_end) {
     const int64_t begin = u_begin * unit, end = std::min(u_end * unit, split_rows ? g.M : g.N);
     if (split_rows)
-      blocked_gemm(g, kernel, begin, end, 0, g.N);
+      path(g, kernel, begin, end, 0, g.N);
     else
-      blocked_gemm(g, kernel, 0, g.M, begin, end);
+      path(g, kernel, 0, g.M, begin, end);
   });
 }
 

@@ -118,9 +118,10 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
     }
   };
   // Many small products (attention's [B*H, T, T]) are shared out whole among the threads, at least
-  // kThreadWork multiply-adds per thread so that waking a thread pays off; a big product instead threads
-  // inside gemm(). Either way each product is computed the same, whatever the thread count.
-  constexpr int64_t kThreadWork = 96 * 96 * 96;
+  // kThreadWork multiply-adds per thread (a few microseconds) so that handing out work pays off; a big
+  // product instead threads inside gemm(). Either way each product is computed the same, whatever the
+  // thread count.
+  constexpr int64_t kThreadWork = 64 * 64 * 64;
   const int64_t work = std::max<int64_t>(1, M * N * K);
   if (work < kThreadWork)
     parallel_for(batches, (kThreadWork + work - 1) / work, run);

@@ -1,8 +1,12 @@
-// The thread pool behind parallel_for (see parallel.h): workers sleep on a condition variable; each job is
-// cut into one chunk per thread, and the calling thread runs chunk 0 itself.
+// The thread pool behind parallel_for (see parallel.h): each job is cut into one chunk per thread, and the
+// calling thread runs chunk 0 itself. Between jobs a worker first spins for a short while (kSpin) watching
+// for the next one, then sleeps on a condition variable. A training step runs hundreds of small jobs back to
+// back: waking a sleeping thread costs tens of microseconds, seeing a spinning one notice costs well under one.
 #include "tensor/parallel.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -16,6 +20,26 @@ namespace {
 
 thread_local bool inside_parallel_region = false;
 
+// How long a thread that ran out of work keeps checking for more before it sleeps. Long enough to span the
+// gap between two kernels of a training step, short enough not to hold a core that another program wants.
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+// Spins until done() or kSpin has passed; true if done() became true.
+template <class Done>
+bool spin_until(Done done) {
+  const auto give_up = std::chrono::steady_clock::now() + kSpin;
+  for (int i = 0;; ++i) {
+    if (done()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();  // tells the core this is a spin loop (saves power, frees the sibling thread)
+#endif
+    if (i % 64 == 63) {
+      if (std::chrono::steady_clock::now() > give_up) return false;
+      std::this_thread::yield();  // on a busy machine, lets the thread we wait for (or another program) run
+    }
+  }
+}
+
 class ThreadPool {
  public:
   explicit ThreadPool(int threads) { resize(threads); }
@@ -27,7 +51,8 @@ class ThreadPool {
     stop_workers();
     stopping_ = false;
     // A new worker has seen every job so far: it must wait for the next one, not rerun the last.
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i, seen = generation_] { work(i, seen); });
+    for (int i = 1; i < threads; ++i)
+      workers_.emplace_back([this, i, seen = generation_.load()] { work(i, seen); });
   }
 
   // Runs job(chunk) for chunk in [0, chunks) with chunks <= size(); returns when all are done.
@@ -43,25 +68,32 @@ class ThreadPool {
     inside_parallel_region = true;
     job(0);
     inside_parallel_region = false;
-    std::unique_lock<std::mutex> lock(mu_);
-    done_.wait(lock, [this] { return pending_ == 0; });
-    job_ = nullptr;
+    if (!spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; })) {
+      std::unique_lock<std::mutex> lock(mu_);
+      done_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
   }
 
  private:
   void work(int index, uint64_t seen) {
     inside_parallel_region = true;
     for (;;) {
+      auto new_job = [&] { return stopping_.load() || generation_.load(std::memory_order_acquire) != seen; };
+      const bool spun = spin_until(new_job);
+      // The job is read under the lock, all three fields from the same run(), even when this worker lags.
       std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+      if (!spun) wake_.wait(lock, new_job);
       if (stopping_) return;
       seen = generation_;
       if (index >= chunks_) continue;
       const auto* job = job_;
       lock.unlock();
       (*job)(index);
-      lock.lock();
-      if (--pending_ == 0) done_.notify_one();
+      // The last one to finish tells run(); under the lock, so a run() about to sleep cannot miss it.
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(mu_);
+        done_.notify_one();
+      }
     }
   }
 
@@ -79,9 +111,10 @@ class ThreadPool {
   std::mutex mu_;
   std::condition_variable wake_, done_;
   const std::function<void(int)>* job_ = nullptr;
-  int chunks_ = 0, pending_ = 0;
-  uint64_t generation_ = 0;
-  bool stopping_ = false;
+  int chunks_ = 0;
+  std::atomic<int> pending_ = 0;
+  std::atomic<uint64_t> generation_ = 0;
+  std::atomic<bool> stopping_ = false;
 };
 
 int default_threads() {

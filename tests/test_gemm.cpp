@@ -123,20 +123,33 @@ TEST_CASE("gemm: K = 0 gives zeros, or leaves C alone with accumulate; M or N = 
 }
 
 TEST_CASE("gemm: 1 and 2 threads give bitwise equal results") {
-  // Big enough to be split between threads: by rows, or by columns when C is wide.
+  // Big enough to be split between threads: by rows, or by columns when C is wide; the blocked path and
+  // (below 128^3 multiply-adds) the direct one, with every transpose.
   RestoreDefaults restore;
   for (bool avx2 : {true, false}) {
     set_gemm_use_avx2(avx2);
-    for (auto [M, N, K] :
-         {std::array<int64_t, 3>{300, 200, 300}, {97, 250, 200}, {513, 33, 400}, {1000, 20, 250}}) {
-      const std::vector<float> a = random_values(M * K, 4), b = random_values(K * N, 5);
-      std::vector<float> c1(M * N), c2(M * N);
-      set_num_threads(1);
-      gemm({M, N, K, a.data(), K, false, b.data(), N, false, c1.data(), N, false});
-      set_num_threads(2);
-      gemm({M, N, K, a.data(), K, false, b.data(), N, false, c2.data(), N, false});
-      INFO("M=" << M << " N=" << N << " K=" << K << " avx2=" << avx2);
-      REQUIRE(std::memcmp(c1.data(), c2.data(), c1.size() * sizeof(float)) == 0);
+    for (auto [M, N, K] : {std::array<int64_t, 3>{300, 200, 300},
+                           {97, 250, 200},
+                           {513, 33, 400},
+                           {1000, 20, 250},
+                           {768, 64, 64},
+                           {64, 64, 768},
+                           {70, 300, 40}}) {
+      for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+          const std::vector<float> a = random_values(M * K, 4), b = random_values(K * N, 5);
+          std::vector<float> c1(M * N), c2(M * N);
+          const GemmArgs g{M, N, K, a.data(), ta ? M : K, ta, b.data(), tb ? K : N, tb, c1.data(), N, false};
+          set_num_threads(1);
+          gemm(g);
+          set_num_threads(2);
+          GemmArgs g2 = g;
+          g2.C = c2.data();
+          gemm(g2);
+          INFO("M=" << M << " N=" << N << " K=" << K << " trans_a=" << ta << " trans_b=" << tb
+                    << " avx2=" << avx2);
+          REQUIRE(std::memcmp(c1.data(), c2.data(), c1.size() * sizeof(float)) == 0);
+        }
     }
   }
 }
