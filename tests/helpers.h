@@ -25,6 +25,17 @@ inline bool bitwise_equal(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && a.to_vector() == b.to_vector();
 }
 
+// The message of the qkv::Error that f throws, or "(no error)".
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const qkv::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 // A path in the tests' scratch folder (QKV_TEST_TMP/<folder>/<name>), the folder made if missing.
 inline std::string scratch_path(const std::string& folder, const std::string& name) {
   const std::filesystem::path dir = std::filesystem::path(QKV_TEST_TMP) / folder;
@@ -40,13 +51,5 @@ inline std::string scratch_path(const std::string& folder, const std::string& na
     CHECK(::qkv::testing::allclose((a), (b), ##__VA_ARGS__));  \
   } while (0)
 
-// The error message of an expression that must throw qkv::Error ("" if it does not throw).
-#define ERROR_OF(expr)                        \
-  [&]() -> std::string {                      \
-    try {                                     \
-      (void)(expr);                           \
-    } catch (const ::qkv::Error& e) {         \
-      return e.what();                        \
-    }                                         \
-    return "";                                \
-  }()
+// The error message of an expression that must throw qkv::Error ("(no error)" if it does not throw).
+#define ERROR_OF(expr) ::qkv::testing::error_of([&] { (void)(expr); })

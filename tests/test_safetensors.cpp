@@ -17,6 +17,8 @@ namespace fs = std::filesystem;
 using qkv::NamedTensors;
 using qkv::Tensor;
 
+using qkv::testing::error_of;
+
 namespace {
 
 std::string scratch(const std::string& name) { return qkv::testing::scratch_path("safetensors", name); }
@@ -41,16 +43,6 @@ std::string craft(const std::string& header, const std::string& data = "") {
   return u64_le(header.size()) + header + data;
 }
 
-// The message of the qkv::Error that f throws, or "(no error)".
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const qkv::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;

@@ -13,6 +13,8 @@
 namespace fs = std::filesystem;
 namespace plot = qkv::plot;
 
+using qkv::testing::error_of;
+
 namespace {
 
 std::string scratch(const std::string& name) { return qkv::testing::scratch_path("svg", name); }
@@ -34,15 +36,6 @@ void check_well_formed(const std::string& svg) {
     CHECK(count(svg, "<" + tag + ">") + count(svg, "<" + tag + " ") == count(svg, "</" + tag + ">"));
 }
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const qkv::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 // Attention-like rows: each row a softmax over its keys, so values lie in (0, 1) and rows sum to 1.
 plot::Matrix softmax_rows(size_t rows, size_t cols, double sharpness) {
