@@ -204,8 +204,7 @@ int main(int argc, char** argv) try {
   draw_cross_attention(model, task, pred, 0, out + "/cross_attention.svg");
   std::cout << "pictures: " << out << "/cross_attention.svg" << (eval_only ? "" : ", " + out + "/loss.svg")
             << "\n";
-  std::printf("exact-match accuracy: %.1f%% (%lld/%lld)\n", 100.0 * double(exact) / double(n),
-              (long long)exact, (long long)n);
+  cli::print_accuracy(exact, n);
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "train_reverse: " << e.what() << "\n";

@@ -88,8 +88,8 @@ int main(int argc, char** argv) try {
   for (int64_t t = 0; t < 2 * SortTask::length; ++t)
     std::cout << int64_t(example.at({0, t})) << (t + 1 == SortTask::length ? " | " : " ");
   const int64_t exact = evaluate(model, task), n = task.held_out().input.size(0);
-  std::printf("\nexact-match accuracy: %.1f%% (%lld/%lld)\n", 100.0 * double(exact) / double(n),
-              (long long)exact, (long long)n);
+  std::cout << std::endl;
+  cli::print_accuracy(exact, n);
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "train_sort: " << e.what() << "\n";

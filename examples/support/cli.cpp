@@ -35,11 +35,11 @@ bool Flags::parse(int argc, char** argv) {
       return false;
     }
     if (arg.rfind("--", 0) != 0 || !specs_.count(arg.substr(2)))
-      fail(program_, "unknown flag '" + arg + "' (see --help)");
+      fail("flags", "unknown flag '" + arg + "' (see --help)");
     Spec& s = specs_[arg.substr(2)];
     s.given = true;
     if (s.is_toggle) continue;
-    if (i + 1 >= argc) fail(program_, "flag " + arg + " needs a value");
+    if (i + 1 >= argc) fail("flags", "flag " + arg + " needs a value");
     s.value = argv[++i];
   }
   return true;
@@ -47,7 +47,7 @@ bool Flags::parse(int argc, char** argv) {
 
 const Flags::Spec& Flags::spec(const std::string& name) const {
   auto it = specs_.find(name);
-  if (it == specs_.end()) fail(program_, "no flag named --" + name);
+  if (it == specs_.end()) fail("flags", "no flag named --" + name);
   return it->second;
 }
 
@@ -55,30 +55,33 @@ std::string Flags::str(const std::string& name) const { return spec(name).value;
 bool Flags::on(const std::string& name) const { return spec(name).given; }
 bool Flags::given(const std::string& name) const { return spec(name).given; }
 
-int64_t Flags::integer(const std::string& name) const {
+// A flag's value converted by stoll/stod, which must use all of it ("3e-3x" and "" are errors).
+template <class Convert>
+auto Flags::parsed(const std::string& name, const char* kind, Convert convert) const {
   const std::string& v = spec(name).value;
   size_t used = 0;
-  int64_t n = 0;
+  decltype(convert(v, &used)) x{};
   try {
-    n = std::stoll(v, &used);
+    x = convert(v, &used);
   } catch (...) {
     used = 0;
   }
-  if (used == 0 || used != v.size()) fail(program_, "--" + name + " needs a whole number, got '" + v + "'");
-  return n;
+  if (used == 0 || used != v.size()) fail("flags", "--" + name + " needs " + kind + ", got '" + v + "'");
+  return x;
+}
+
+int64_t Flags::integer(const std::string& name) const {
+  return parsed(name, "a whole number",
+                [](const std::string& v, size_t* used) { return std::stoll(v, used); });
 }
 
 double Flags::number(const std::string& name) const {
-  const std::string& v = spec(name).value;
-  size_t used = 0;
-  double x = 0;
-  try {
-    x = std::stod(v, &used);
-  } catch (...) {
-    used = 0;
-  }
-  if (used == 0 || used != v.size()) fail(program_, "--" + name + " needs a number, got '" + v + "'");
-  return x;
+  return parsed(name, "a number", [](const std::string& v, size_t* used) { return std::stod(v, used); });
+}
+
+void print_accuracy(int64_t exact, int64_t total) {
+  std::printf("exact-match accuracy: %.1f%% (%lld/%lld)\n", 100.0 * double(exact) / double(total),
+              (long long)exact, (long long)total);
 }
 
 Progress::Progress(int64_t first_step, int64_t total_steps)
