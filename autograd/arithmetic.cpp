@@ -127,9 +127,9 @@ Tensor relu(const Tensor& x) {
 }
 
 Tensor gelu(const Tensor& x) {
-  // Phi(x) is saved, so backward does not evaluate erf a second time: y = x * Phi(x) as kernels::gelu.
-  const Tensor cdf = kernels::normal_cdf(x);
-  return record("gelu", kernels::mul(x, cdf), {x}, {x, cdf}, [](const Tensor& g, auto& ctx) {
+  // Phi(x) is saved, so backward does not evaluate erf a second time.
+  const kernels::GeluOut out = kernels::gelu_with_cdf(x);  // y = x * Phi(x), cdf = Phi(x)
+  return record("gelu", out.y, {x}, {x, out.cdf}, [](const Tensor& g, auto& ctx) {
     // d (x Phi(x)) = (Phi(x) + x phi(x)) dx
     return Grads{kernels::gelu_backward(g, ctx.saved[0], ctx.saved[1])};
   });

@@ -3,9 +3,9 @@
 #include "tensor/elementwise.h"
 
 #include <cmath>
-#include <numbers>
 
 #include "tensor/strided.h"
+#include "tensor/vector_math.h"
 
 namespace qkv::kernels {
 namespace {
@@ -22,12 +22,12 @@ Tensor binary_op(const char* op, const Tensor& a, const Tensor& b, F f) {
   return map_strided<2>(out, {broadcast_input(a, out), broadcast_input(b, out)}, f);
 }
 
-// The standard normal's density phi and distribution Phi, for gelu.
-float normal_pdf(float x) {
-  return std::exp(-0.5f * x * x) * static_cast<float>(0.5 * std::numbers::inv_sqrtpi * std::numbers::sqrt2);
-}
-float normal_cdf(float x) {
-  return 0.5f * (1.0f + std::erf(x * static_cast<float>(0.5 * std::numbers::sqrt2)));
+// out = f(in...) over contiguous tensors of one shape, where f runs on a range of elements at a time
+// (the array functions of vector_math.h): split across threads by ranges, so the bits never depend on
+// the thread count.
+template <class F>
+void over_ranges(int64_t n, F f) {
+  parallel_for(n, kElementwiseGrain, [&](int64_t begin, int64_t end) { f(begin, end - begin); });
 }
 
 // In-place ops never broadcast: dst keeps its shape, so src must already have it.
@@ -141,11 +141,20 @@ Tensor sigmoid(const Tensor& x) {
 Tensor relu(const Tensor& x) {
   return unary_op(x, [](float v) { return v > 0 ? v : 0.0f; });
 }
-Tensor gelu(const Tensor& x) {
-  return unary_op(x, [](float v) { return v * normal_cdf(v); });
+GeluOut gelu_with_cdf(const Tensor& x) {
+  GeluOut out{Tensor::empty(x.shape()), Tensor::empty(x.shape())};
+  const float* in = x.data();
+  float *y = out.y.mutable_data(), *cdf = out.cdf.mutable_data();
+  over_ranges(x.numel(), [&](int64_t at, int64_t n) { vmath::gelu(in + at, y + at, cdf + at, n); });
+  return out;
 }
+Tensor gelu(const Tensor& x) { return gelu_with_cdf(x).y; }
 Tensor normal_cdf(const Tensor& x) {
-  return unary_op(x, [](float v) { return normal_cdf(v); });
+  Tensor out = Tensor::empty(x.shape());
+  const float* in = x.data();
+  float* cdf = out.mutable_data();
+  over_ranges(x.numel(), [&](int64_t at, int64_t n) { vmath::normal_cdf(in + at, cdf + at, n); });
+  return out;
 }
 
 Tensor relu_backward(const Tensor& grad, const Tensor& x) {
@@ -156,10 +165,12 @@ Tensor gelu_backward(const Tensor& grad, const Tensor& x, const Tensor& cdf) {
   if (grad.shape() != x.shape() || cdf.shape() != x.shape())
     fail("gelu_backward", "grad " + to_string(grad.shape()) + ", x " + to_string(x.shape()) + " and cdf " +
                               to_string(cdf.shape()) + " must have one shape");
-  return map_strided<3>(
-      x.shape(),
-      {broadcast_input(grad, x.shape()), broadcast_input(x, x.shape()), broadcast_input(cdf, x.shape())},
-      [](float g, float v, float phi_cdf) { return g * (phi_cdf + v * normal_pdf(v)); });
+  Tensor dx = Tensor::empty(x.shape());
+  const float *g = grad.data(), *in = x.data(), *c = cdf.data();
+  float* out = dx.mutable_data();
+  over_ranges(x.numel(),
+              [&](int64_t at, int64_t n) { vmath::gelu_backward(g + at, in + at, c + at, out + at, n); });
+  return dx;
 }
 
 // ---- in place ----

@@ -42,6 +42,11 @@ Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor gelu(const Tensor& x);        // exact: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)), PyTorch's default
 Tensor normal_cdf(const Tensor& x);  // Phi(x) = 0.5 (1 + erf(x / sqrt 2)); gelu(x) == mul(x, normal_cdf(x))
+// gelu's output and the Phi(x) it multiplied by, from one pass (autograd's gelu keeps cdf for backward).
+struct GeluOut {
+  Tensor y, cdf;
+};
+GeluOut gelu_with_cdf(const Tensor& x);
 
 // Fused derivatives used by autograd's backward (each is grad * f'(x)).
 Tensor relu_backward(const Tensor& grad, const Tensor& x);  // grad * (x > 0)

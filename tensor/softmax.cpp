@@ -3,52 +3,67 @@
 // which callers do by filling -inf first (attention) and which this file turns into exact zeros.
 #include "tensor/softmax.h"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "tensor/lanes.h"
+#include "tensor/vector_math.h"
 
 namespace qkv::kernels {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// fn(base): lane element j sits at base + j * l.inner.
-template <class F>
-void for_each_lane(const Lanes& l, F fn) {
+// fn(in, out, n) on every lane as a contiguous array: in place when the lanes are rows (dim = -1, the
+// usual case), else gathered into a scratch row and the output scattered back. `in` has one pointer per
+// input tensor.
+template <size_t N, class F>
+void for_each_row(const Lanes& l, const std::array<const float*, N>& in, float* out, F fn) {
   for_each_lane_run(l, [&](int64_t o, int64_t i_begin, int64_t i_end) {
-    for (int64_t i = i_begin; i < i_end; ++i) fn(l.at(o, 0, i));
+    if (l.inner == 1) {
+      std::array<const float*, N> row;
+      for (size_t k = 0; k < N; ++k) row[k] = in[k] + l.at(o, 0, 0);
+      fn(row, out + l.at(o, 0, 0), l.n);
+      return;
+    }
+    std::vector<float> scratch((N + 1) * l.n);  // N gathered inputs, then the output
+    for (int64_t i = i_begin; i < i_end; ++i) {
+      std::array<const float*, N> row;
+      for (size_t k = 0; k < N; ++k) {
+        float* copy = scratch.data() + k * l.n;
+        for (int64_t j = 0; j < l.n; ++j) copy[j] = in[k][l.at(o, j, i)];
+        row[k] = copy;
+      }
+      float* result = scratch.data() + N * l.n;
+      fn(row, result, l.n);
+      for (int64_t j = 0; j < l.n; ++j) out[l.at(o, j, i)] = result[j];
+    }
   });
 }
 
 Tensor softmax_forward(const char* op, const Tensor& x, int64_t dim, bool log) {
   const Lanes l = lanes_along(x.shape(), normalize_dim(op, dim, x.shape()));
   Tensor out = Tensor::empty(x.shape());
-  const float* in = x.data();
-  float* y = out.mutable_data();
-  for_each_lane(l, [&](int64_t base) {
-    auto at = [&](int64_t j) { return base + j * l.inner; };
-    float max = kNegInf;
-    for (int64_t j = 0; j < l.n; ++j) max = std::max(max, in[at(j)]);
+  for_each_row<1>(l, {x.data()}, out.mutable_data(), [&](auto in, float* y, int64_t n) {
+    const float* v = in[0];
+    const float max = vmath::max(v, n);
     // Every entry masked: no probability mass to share out, so zero weights (log: -inf), never NaN.
     if (max == kNegInf) {
-      for (int64_t j = 0; j < l.n; ++j) y[at(j)] = log ? kNegInf : 0.0f;
+      std::fill_n(y, n, log ? kNegInf : 0.0f);
       return;
     }
     // Subtracting the max keeps exp's argument <= 0, so logits of 1e30 do not overflow.
     // softmax keeps each exp(x - max) in y and rescales it afterwards: one exp per entry.
-    double sum = 0;
-    for (int64_t j = 0; j < l.n; ++j) {
-      const float e = std::exp(in[at(j)] - max);
-      sum += e;
-      if (!log) y[at(j)] = e;
-    }
+    const double sum = vmath::exp_shifted_sum(v, max, y, n);
     if (log) {
       const float log_sum = static_cast<float>(std::log(sum));
-      for (int64_t j = 0; j < l.n; ++j) y[at(j)] = in[at(j)] - max - log_sum;
+      for (int64_t j = 0; j < n; ++j) y[j] = v[j] - max - log_sum;
     } else {
       const float inv_sum = static_cast<float>(1.0 / sum);
-      for (int64_t j = 0; j < l.n; ++j) y[at(j)] *= inv_sum;
+      for (int64_t j = 0; j < n; ++j) y[j] *= inv_sum;
     }
   });
   return out;
@@ -62,17 +77,16 @@ Tensor softmax_backward_impl(const char* op, const Tensor& y, const Tensor& dy, 
     fail(op, "output of shape " + to_string(y.shape()) + " but gradient of shape " + to_string(dy.shape()));
   const Lanes l = lanes_along(y.shape(), normalize_dim(op, dim, y.shape()));
   Tensor dx = Tensor::empty(y.shape());
-  const float* yv = y.data();
-  const float* g = dy.data();
-  float* out = dx.mutable_data();
-  for_each_lane(l, [&](int64_t base) {
-    auto at = [&](int64_t j) { return base + j * l.inner; };
-    double dot = 0;
-    for (int64_t j = 0; j < l.n; ++j) dot += log ? g[at(j)] : g[at(j)] * yv[at(j)];
-    const auto s = static_cast<float>(dot);
-    for (int64_t j = 0; j < l.n; ++j) {
-      const int64_t k = at(j);
-      out[k] = log ? g[k] - std::exp(yv[k]) * s : yv[k] * (g[k] - s);
+  for_each_row<2>(l, {y.data(), dy.data()}, dx.mutable_data(), [&](auto in, float* out, int64_t n) {
+    const float *yv = in[0], *g = in[1];
+    if (log) {
+      double total = 0;
+      for (int64_t j = 0; j < n; ++j) total += g[j];
+      const auto s = static_cast<float>(total);
+      for (int64_t j = 0; j < n; ++j) out[j] = g[j] - std::exp(yv[j]) * s;
+    } else {
+      const auto s = static_cast<float>(vmath::dot(g, yv, n));
+      for (int64_t j = 0; j < n; ++j) out[j] = yv[j] * (g[j] - s);
     }
   });
   return dx;

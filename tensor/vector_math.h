@@ -1,0 +1,40 @@
+// The transcendental inner loops of training, over contiguous float arrays: exp inside softmax, and the
+// normal distribution Phi (erf) inside GELU and its backward. Internal to tensor/ (softmax.cpp,
+// elementwise.cpp call them on one lane or one range at a time).
+//
+// Two implementations behind each function, picked at run time like the GEMM micro-kernel:
+//   AVX2+FMA (vector_math_avx2.cpp): 8 lanes at a time with polynomials fitted for float32
+//            (docs/derivations/vector_math.md shows the fits and their measured errors);
+//   portable (vector_math.cpp): one element at a time with std::exp and std::erf.
+// Both stay within a few float32 ulps of the exact value (tests/test_vector_math.cpp checks it against
+// double-precision references); they are not bitwise equal to each other. Each is deterministic, and
+// every element's result depends only on its own inputs, so any split across threads gives the same bits.
+// Leaves out: a general-purpose exp (kernels::exp is std::exp), other instruction sets.
+#pragma once
+#include <cstdint>
+
+namespace qkv::kernels::vmath {
+
+// max of x[0..n), n >= 1; NaN entries are skipped unless all are NaN (as std::max(max, x) in a loop).
+float max(const float* x, int64_t n);
+
+// y[j] = exp(x[j] - shift) and returns the sum of the y[j], accumulated in double: softmax's middle pass.
+// x[j] - shift must be <= 0 or NaN (shift is the lane's max); -inf gives exactly 0.
+double exp_shifted_sum(const float* x, float shift, float* y, int64_t n);
+
+// sum of a[j] * b[j], accumulated in double: softmax backward's dot product.
+double dot(const float* a, const float* b, int64_t n);
+
+// cdf[j] = Phi(x[j]) = (1 + erf(x[j] / sqrt 2)) / 2, the standard normal's distribution function.
+void normal_cdf(const float* x, float* cdf, int64_t n);
+
+// GELU forward: cdf[j] = Phi(x[j]) and y[j] = x[j] * cdf[j] (kept for the backward).
+void gelu(const float* x, float* y, float* cdf, int64_t n);
+
+// GELU backward: dx[j] = g[j] * (cdf[j] + x[j] phi(x[j])), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
+void gelu_backward(const float* g, const float* x, const float* cdf, float* dx, int64_t n);
+
+// For tests and benchmarks: use the portable loops even on an AVX2 CPU (on by default where supported).
+void set_use_avx2(bool on);
+
+}  // namespace qkv::kernels::vmath
