@@ -78,7 +78,7 @@ Tensor embedding(const Tensor& weight, const Tensor& ids);
 
 // ---- select_ops.cpp ----
 Tensor masked_fill(const Tensor& x, const Tensor& fill_where, float value);  // fill_where != 0 -> value
-Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);           // cond != 0 ? a : b
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);          // cond != 0 ? a : b
 
 // ---- nn_ops.cpp ----
 Tensor softmax(const Tensor& x, int64_t dim);
@@ -92,5 +92,16 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, floa
 // and a batch where all are skipped gives 0 (not NaN).
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100,
                      float label_smoothing = 0);
+
+// ---- attention_op.cpp ----
+// Scaled dot-product attention in every head at once, on heads laid side by side in the last dim (the
+// layout Q/K/V projections produce; tensor/attention_kernels.h): q [B,T,H*Dh], k [B,S,H*Dh],
+// v [B,S,H*Dv] -> [B,T,H*Dv], already merged. keep: [B|1,T|1,S] (1 = attend) or undefined for no mask.
+// Dropout p on the weights when training. When `weights` is given it receives the [B,H,T,S] attention
+// weights (before dropout, detached, for pictures). Equal to splitting the heads, scaled dot-product
+// attention per head and merging them, without the copies in between.
+Tensor multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t H, const Tensor& keep,
+                            float dropout_p, bool training, Tensor* weights = nullptr,
+                            Generator& gen = default_generator());
 
 }  // namespace qkv

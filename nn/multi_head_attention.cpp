@@ -20,13 +20,13 @@ MultiHeadAttention::MultiHeadAttention(int64_t num_hiddens, int64_t num_heads, f
     : MultiHeadAttention(num_hiddens, num_hiddens, num_hiddens, num_hiddens, num_heads, dropout, bias) {}
 
 // [B,T,D] -> [B,T,H,Dh] -> [B,H,T,Dh]: each head sees its own Dh-wide slice of every position.
-static Tensor split_heads(const Tensor& x, int64_t H) {
+Tensor split_heads(const Tensor& x, int64_t H) {
   const int64_t B = x.size(0), T = x.size(1), D = x.size(2);
   return permute(reshape(x, {B, T, H, D / H}), {0, 2, 1, 3});
 }
 
 // [B,H,T,Dh] -> [B,T,H,Dh] -> [B,T,D]: the heads side by side again.
-static Tensor merge_heads(const Tensor& x) {
+Tensor merge_heads(const Tensor& x) {
   const int64_t B = x.size(0), H = x.size(1), T = x.size(2), Dh = x.size(3);
   return reshape(permute(x, {0, 2, 1, 3}), {B, T, H * Dh});
 }
@@ -38,14 +38,15 @@ Tensor MultiHeadAttention::forward(const Tensor& queries, const Tensor& keys, co
     fail("MultiHeadAttention",
          "expected queries [B,T,query_size], keys [B,S,key_size], values [B,S,value_size], got " +
              to_string(queries.shape()) + ", " + to_string(keys.shape()) + ", " + to_string(values.shape()));
-  // Project, then split: [B,T,query_size] -> [B,T,D] -> [B,H,T,Dh]; keys and values likewise with S.
-  const Tensor q = split_heads(W_q->forward(queries), num_heads);
-  const Tensor k = split_heads(W_k->forward(keys), num_heads);
-  const Tensor v = split_heads(W_v->forward(values), num_heads);
-  // Every head at once: weights [B,H,T,S], output [B,H,T,Dh]
-  AttentionResult r = scaled_dot_product_attention(q, k, v, mask, dropout_, is_training());
-  attention_weights = r.weights.detach();
-  return W_o->forward(merge_heads(r.output));  // [B,T,D] -> [B,T,D]
+  // Project: [B,T,query_size] -> [B,T,D]; keys and values likewise with S.
+  const Tensor q = W_q->forward(queries), k = W_k->forward(keys), v = W_v->forward(values);
+  // Every head at once, each read in place from its Dh columns of [B,T,D]: the same numbers as
+  //   merge_heads(scaled_dot_product_attention(split_heads(q), split_heads(k), split_heads(v), mask).output)
+  // without the four copies (tests/test_attention_fused.cpp checks they agree bit for bit). Weights [B,H,T,S].
+  const Tensor keep = mask.empty() ? Tensor() : mask.keep(q.size(0), q.size(1), k.size(1));
+  const Tensor out =
+      multi_head_attention(q, k, v, num_heads, keep, dropout_, is_training(), &attention_weights);
+  return W_o->forward(out);  // [B,T,D] -> [B,T,D]
 }
 
 SelfAttention::SelfAttention(int64_t d_model, int64_t d_head, float dropout) : dropout_(dropout) {

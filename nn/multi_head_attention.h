@@ -28,6 +28,11 @@ class MultiHeadAttention : public Module {
   float dropout_;
 };
 
+// The reshapes between the projections' layout and one matrix per head (docs/06), for the composed form
+// of multi-head attention that MultiHeadAttention computes fused (autograd's multi_head_attention):
+Tensor split_heads(const Tensor& x, int64_t H);  // [B,T,H*Dh] -> [B,H,T,Dh] (a copy)
+Tensor merge_heads(const Tensor& x);             // [B,H,T,Dh] -> [B,T,H*Dh] (a copy)
+
 // Single-head self-attention: Q, K, V = X W_q, X W_k, X W_v of width d_head, then W_o back to d_model.
 class SelfAttention : public Module {
  public:

@@ -1,0 +1,147 @@
+// Multi-head attention forward and backward (see attention_kernels.h): per (b, h) pair, GEMMs that read
+// and write the heads in place through row strides, and the masked softmax fused between them.
+#include "tensor/attention_kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "tensor/gemm.h"
+#include "tensor/parallel.h"
+#include "tensor/vector_math.h"
+
+namespace qkv::kernels {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// The sizes of one call, checked, and where head (b, h) of each operand starts.
+struct Heads {
+  int64_t B, T, S, H, Dh, Dv;
+  int64_t qk_width() const { return H * Dh; }  // row stride of q and k
+  int64_t v_width() const { return H * Dv; }   // row stride of v and out
+  int64_t q_at(int64_t b, int64_t h) const { return b * T * qk_width() + h * Dh; }
+  int64_t k_at(int64_t b, int64_t h) const { return b * S * qk_width() + h * Dh; }
+  int64_t v_at(int64_t b, int64_t h) const { return b * S * v_width() + h * Dv; }
+  int64_t out_at(int64_t b, int64_t h) const { return b * T * v_width() + h * Dv; }
+  int64_t map_at(int64_t b, int64_t h) const { return (b * H + h) * T * S; }  // a [T,S] map
+};
+
+Heads check_heads(const char* op, const Tensor& q, const Tensor& k, const Tensor& v, int64_t H) {
+  auto bad = [&](const std::string& why) {
+    fail(op, why + ": q " + to_string(q.shape()) + ", k " + to_string(k.shape()) + ", v " +
+                 to_string(v.shape()) + ", H=" + std::to_string(H));
+  };
+  if (q.dim() != 3 || k.dim() != 3 || v.dim() != 3) bad("expected q [B,T,H*Dh], k [B,S,H*Dh], v [B,S,H*Dv]");
+  if (H <= 0 || q.size(2) % H != 0 || v.size(2) % H != 0) bad("widths must be multiples of the head count");
+  if (k.size(0) != q.size(0) || v.size(0) != q.size(0)) bad("batch sizes differ");
+  if (k.size(2) != q.size(2)) bad("q and k widths differ");
+  if (v.size(1) != k.size(1)) bad("k and v lengths differ");
+  return {q.size(0), q.size(1), k.size(1), H, q.size(2) / H, v.size(2) / H};
+}
+
+// The keep row for query t of batch b: keep is [B|1, T|1, S], stretched along its size-1 dims.
+const float* keep_row(const Tensor& keep, int64_t b, int64_t t) {
+  const int64_t S = keep.size(2);
+  return keep.data() + ((keep.size(0) == 1 ? 0 : b) * keep.size(1) + (keep.size(1) == 1 ? 0 : t)) * S;
+}
+
+// Runs fn(b, h) for every head of every batch entry, split across threads by whole (b, h) pairs.
+template <class F>
+void for_each_head(const Heads& s, F fn) {
+  // ~T*S*(Dh+Dv) multiply-adds per pair: enough pairs per chunk for ~100k of them
+  const int64_t per_pair = std::max<int64_t>(1, s.T * s.S * (s.Dh + s.Dv));
+  parallel_for(s.B * s.H, std::max<int64_t>(1, 100000 / per_pair), [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) fn(p / s.H, p % s.H);
+  });
+}
+
+}  // namespace
+
+AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t H,
+                                   const Tensor& keep, float scale, const Tensor& drop_mask) {
+  const Heads s = check_heads("attention_forward", q, k, v, H);
+  if (keep.defined() && (keep.dim() != 3 || (keep.size(0) != 1 && keep.size(0) != s.B) ||
+                         (keep.size(1) != 1 && keep.size(1) != s.T) || keep.size(2) != s.S))
+    fail("attention_forward", "keep must be [B|1,T|1,S] = [" + std::to_string(s.B) + "|1," +
+                                  std::to_string(s.T) + "|1," + std::to_string(s.S) + "], got " +
+                                  to_string(keep.shape()));
+  const Shape map_shape{s.B, s.H, s.T, s.S};
+  if (drop_mask.defined() && drop_mask.shape() != map_shape)
+    fail("attention_forward",
+         "drop_mask must be " + to_string(map_shape) + ", got " + to_string(drop_mask.shape()));
+
+  AttentionForward r{Tensor::empty({s.B, s.T, s.v_width()}), Tensor::empty(map_shape), Tensor()};
+  r.dropped = drop_mask.defined() ? Tensor::empty(map_shape) : r.weights;
+  for_each_head(s, [&](int64_t b, int64_t h) {
+    float* w = r.weights.mutable_data() + s.map_at(b, h);
+    // scores = Q_bh K_bh^T: [T,Dh] @ [S,Dh]^T -> [T,S], both read in place with row stride H*Dh
+    gemm({s.T, s.S, s.Dh, q.data() + s.q_at(b, h), s.qk_width(), false, k.data() + s.k_at(b, h), s.qk_width(),
+          true, w, s.S, false});
+    for (int64_t t = 0; t < s.T; ++t) {  // weights row t = softmax(scale * scores, masked to -inf)
+      float* row = w + t * s.S;
+      const float* kept = keep.defined() ? keep_row(keep, b, t) : nullptr;
+      for (int64_t j = 0; j < s.S; ++j) row[j] = kept && kept[j] == 0 ? kNegInf : row[j] * scale;
+      const float max = vmath::max(row, s.S);
+      if (max == kNegInf) {  // every key masked: zero weights (as nn::masked_softmax)
+        std::fill_n(row, s.S, 0.0f);
+        continue;
+      }
+      const auto inv_sum = static_cast<float>(1.0 / vmath::exp_shifted_sum(row, max, row, s.S));
+      for (int64_t j = 0; j < s.S; ++j) row[j] *= inv_sum;
+    }
+    float* d = r.dropped.mutable_data() + s.map_at(b, h);
+    if (drop_mask.defined()) {
+      const float* m = drop_mask.data() + s.map_at(b, h);
+      for (int64_t i = 0; i < s.T * s.S; ++i) d[i] = w[i] * m[i];
+    }
+    // out_bh = dropped V_bh: [T,S] @ [S,Dv] -> [T,Dv], written into out's columns h*Dv.. (row stride H*Dv)
+    gemm({s.T, s.Dv, s.S, d, s.S, false, v.data() + s.v_at(b, h), s.v_width(), false,
+          r.out.mutable_data() + s.out_at(b, h), s.v_width(), false});
+  });
+  return r;
+}
+
+AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const Tensor& weights, const Tensor& dropped, const Tensor& drop_mask,
+                                  int64_t H, float scale) {
+  const Heads s = check_heads("attention_backward", q, k, v, H);
+  if (dout.shape() != Shape{s.B, s.T, s.v_width()})
+    fail("attention_backward", "dout " + to_string(dout.shape()) + " does not match the output [" +
+                                   std::to_string(s.B) + "," + std::to_string(s.T) + "," +
+                                   std::to_string(s.v_width()) + "]");
+  AttentionGrads g{Tensor::empty(q.shape()), Tensor::empty(k.shape()), Tensor::empty(v.shape())};
+  for_each_head(s, [&](int64_t b, int64_t h) {
+    const float* w = weights.data() + s.map_at(b, h);
+    const float* d = dropped.data() + s.map_at(b, h);
+    const float* dy = dout.data() + s.out_at(b, h);
+    // dV_bh = dropped^T dout_bh: [T,S]^T @ [T,Dv] -> [S,Dv]
+    gemm({s.S, s.Dv, s.T, d, s.S, true, dy, s.v_width(), false, g.dv.mutable_data() + s.v_at(b, h),
+          s.v_width(), false});
+    // d(dropped) = dout_bh V_bh^T: [T,Dv] @ [S,Dv]^T -> [T,S], then through the dropout mask to d(weights)
+    std::vector<float> dmap(s.T * s.S);
+    gemm({s.T, s.S, s.Dv, dy, s.v_width(), false, v.data() + s.v_at(b, h), s.v_width(), true, dmap.data(),
+          s.S, false});
+    if (drop_mask.defined()) {
+      const float* m = drop_mask.data() + s.map_at(b, h);
+      for (int64_t i = 0; i < s.T * s.S; ++i) dmap[i] *= m[i];
+    }
+    // softmax backward, times the scale: d(scores) = scale * w * (dw - sum_j dw_j w_j), row by row.
+    // Masked keys have w = 0, so their score gradient is 0 with no mask needed here.
+    for (int64_t t = 0; t < s.T; ++t) {
+      const float* wr = w + t * s.S;
+      float* gr = dmap.data() + t * s.S;
+      const auto dot = static_cast<float>(vmath::dot(gr, wr, s.S));
+      for (int64_t j = 0; j < s.S; ++j) gr[j] = scale * (wr[j] * (gr[j] - dot));
+    }
+    // dQ_bh = d(scores) K_bh: [T,S] @ [S,Dh] -> [T,Dh];  dK_bh = d(scores)^T Q_bh: [T,S]^T @ [T,Dh] -> [S,Dh]
+    gemm({s.T, s.Dh, s.S, dmap.data(), s.S, false, k.data() + s.k_at(b, h), s.qk_width(), false,
+          g.dq.mutable_data() + s.q_at(b, h), s.qk_width(), false});
+    gemm({s.S, s.Dh, s.T, dmap.data(), s.S, true, q.data() + s.q_at(b, h), s.qk_width(), false,
+          g.dk.mutable_data() + s.k_at(b, h), s.qk_width(), false});
+  });
+  return g;
+}
+
+}  // namespace qkv::kernels

@@ -1,0 +1,40 @@
+// Multi-head scaled dot-product attention in one kernel, forward and backward, reading the heads where
+// the Q/K/V projections leave them: side by side in the last dim. Head h of q [B,T,H*Dh] is the column
+// block q[b, :, h*Dh : (h+1)*Dh], a matrix with row stride H*Dh that GEMM reads in place (its lda), so
+// the split-heads and merge-heads copies of the composed version (nn/multi_head_attention.cpp's reference
+// in tests) are never made. Per (b, h), with scale = 1/sqrt(Dh):
+//   weights = softmax(scale Q K^T, -inf where keep is 0)   [T,S]
+//   dropped = weights * drop_mask (inverted dropout)       [T,S]   (= weights without dropout)
+//   out     = dropped V                                    [T,Dv]  written into out[b, :, h*Dv : ...]
+// The math of the backward is docs/derivations/attention_backward.md. Work is split over (b, h) pairs,
+// each computed whole by one thread, so the bits do not depend on the thread count.
+// Leaves out: the projections (Linear layers around it), causal shortcuts (masked keys are computed,
+// then zeroed), and flash-style tiling (every [T,S] map is stored: the course draws them).
+#pragma once
+#include <cstdint>
+
+#include "tensor/tensor.h"
+
+namespace qkv::kernels {
+
+struct AttentionForward {
+  Tensor out;      // [B,T,H*Dv]
+  Tensor weights;  // [B,H,T,S], after masking and softmax, before dropout
+  Tensor dropped;  // [B,H,T,S] weights * drop_mask; the same tensor as weights without dropout
+};
+
+// q [B,T,H*Dh], k [B,S,H*Dh], v [B,S,H*Dv]. keep: undefined (no mask) or [B|1, T|1, S], 1 = attend.
+// drop_mask: undefined (no dropout) or [B,H,T,S] of 0 and 1/(1-p).
+AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t H,
+                                   const Tensor& keep, float scale, const Tensor& drop_mask);
+
+struct AttentionGrads {
+  Tensor dq, dk, dv;  // shaped as q, k, v
+};
+
+// dout [B,T,H*Dv]; weights, dropped and drop_mask as in and out of attention_forward.
+AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const Tensor& weights, const Tensor& dropped, const Tensor& drop_mask,
+                                  int64_t H, float scale);
+
+}  // namespace qkv::kernels

@@ -1,0 +1,127 @@
+// The fused multi-head attention (autograd's multi_head_attention, tensor/attention_kernels.h) against the
+// composed form it replaces: split_heads, scaled_dot_product_attention, merge_heads. Same numbers, bit for
+// bit, forward and backward, with every kind of mask and with dropout; then gradcheck and errors.
+#include <cmath>
+
+#include "autograd/gradcheck.h"
+#include "autograd/ops.h"
+#include "catch.h"
+#include "helpers.h"
+#include "nn/multi_head_attention.h"
+#include "tensor/creation.h"
+#include "tensor/parallel.h"
+
+using namespace qkv;
+using namespace qkv::nn;
+using qkv::testing::bitwise_equal;
+
+namespace {
+
+struct Case {
+  const char* name;
+  int64_t B, T, S, H, Dh, Dv;
+  Mask mask;
+};
+
+// out and the gradients of q, k, v for one loss, by the fused op or by the composition.
+struct Run {
+  Tensor out, weights, dq, dk, dv;
+};
+
+Run run(const Case& c, bool fused, float dropout_p, uint64_t seed) {
+  manual_seed(42);
+  Tensor q = randn({c.B, c.T, c.H * c.Dh}).set_requires_grad();
+  Tensor k = randn({c.B, c.S, c.H * c.Dh}).set_requires_grad();
+  Tensor v = randn({c.B, c.S, c.H * c.Dv}).set_requires_grad();
+  const Tensor w = randn({c.B, c.T, c.H * c.Dv});  // the loss sum(out * w) weighs every output
+  manual_seed(seed);                               // the dropout draws, the same in both
+  Run r;
+  if (fused) {
+    const Tensor keep = c.mask.empty() ? Tensor() : c.mask.keep(c.B, c.T, c.S);
+    r.out = multi_head_attention(q, k, v, c.H, keep, dropout_p, true, &r.weights);
+  } else {
+    AttentionResult a = scaled_dot_product_attention(split_heads(q, c.H), split_heads(k, c.H),
+                                                     split_heads(v, c.H), c.mask, dropout_p, true);
+    r.out = merge_heads(a.output);
+    r.weights = a.weights;
+  }
+  sum(r.out * w).backward();
+  r.dq = q.grad();
+  r.dk = k.grad();
+  r.dv = v.grad();
+  return r;
+}
+
+std::vector<Case> cases() {
+  return {
+      {"no mask", 2, 5, 5, 4, 8, 8, Mask()},
+      {"valid_lens, cross-attention T != S, Dv != Dh", 3, 4, 7, 2, 5, 3,
+       Mask::from_valid_lens(tensor({7, 2, 4}))},
+      {"per-query valid_lens", 2, 3, 4, 2, 4, 4, Mask::from_valid_lens(tensor({1, 2, 4, 4, 3, 1}, {2, 3}))},
+      {"causal", 2, 6, 6, 3, 4, 4, Mask::causal()},
+      {"causal and padding, a fully masked row", 2, 5, 5, 2, 4, 4,
+       Mask::causal() & Mask::from_valid_lens(tensor({5, 0}))},
+  };
+}
+
+}  // namespace
+
+TEST_CASE("fused attention: equals split_heads + scaled_dot_product_attention + merge_heads, bit for bit") {
+  for (const Case& c : cases())
+    for (float p : {0.0f, 0.3f}) {
+      INFO(c.name << ", dropout " << p);
+      const Run fused = run(c, true, p, 7), composed = run(c, false, p, 7);
+      CHECK(bitwise_equal(fused.out, composed.out));
+      CHECK(bitwise_equal(fused.weights, composed.weights));
+      CHECK(bitwise_equal(fused.dq, composed.dq));
+      CHECK(bitwise_equal(fused.dk, composed.dk));
+      CHECK(bitwise_equal(fused.dv, composed.dv));
+    }
+}
+
+TEST_CASE("fused attention: the same bits with 1 and 2 threads") {
+  const Case c{"big enough to split", 4, 16, 16, 4, 8, 8, Mask::causal()};
+  set_num_threads(1);
+  const Run one = run(c, true, 0.1f, 3);
+  set_num_threads(2);
+  const Run two = run(c, true, 0.1f, 3);
+  CHECK(bitwise_equal(one.out, two.out));
+  CHECK(bitwise_equal(one.dq, two.dq));
+  CHECK(bitwise_equal(one.dk, two.dk));
+  CHECK(bitwise_equal(one.dv, two.dv));
+}
+
+TEST_CASE("fused attention: gradcheck with a padding mask, with and without dropout") {
+  manual_seed(5);
+  const Tensor q = randn({2, 3, 6}), k = randn({2, 4, 6}), v = randn({2, 4, 4});
+  const Tensor keep = Mask::from_valid_lens(tensor({4, 2})).keep(2, 3, 4);
+  for (float p : {0.0f, 0.25f}) {
+    INFO("dropout " << p);
+    REQUIRE_NOTHROW(gradcheck(
+        [&](const std::vector<Tensor>& x) {
+          manual_seed(9);  // the same dropout mask on every evaluation
+          return multi_head_attention(x[0], x[1], x[2], 2, keep, p, true);
+        },
+        {q.clone().set_requires_grad(), k.clone().set_requires_grad(), v.clone().set_requires_grad()}));
+  }
+}
+
+TEST_CASE("fused attention: bad shapes are named") {
+  const Tensor q = zeros({2, 3, 8}), k = zeros({2, 4, 8}), v = zeros({2, 4, 8});
+  CHECK_THAT(qkv::testing::error_of([&] { multi_head_attention(q, k, v, 3, Tensor(), 0, false); }),
+             Catch::Contains("multi_head_attention") && Catch::Contains("H=3"));
+  CHECK_THAT(qkv::testing::error_of([&] {
+               multi_head_attention(q, zeros({2, 4, 6}), v, 2, Tensor(), 0, false);
+             }),
+             Catch::Contains("q and k widths differ") && Catch::Contains("[2,4,6]"));
+  CHECK_THAT(qkv::testing::error_of([&] {
+               multi_head_attention(q, k, zeros({2, 5, 8}), 2, Tensor(), 0, false);
+             }),
+             Catch::Contains("k and v lengths differ"));
+  CHECK_THAT(qkv::testing::error_of([&] {
+               multi_head_attention(q, k, v, 2, zeros({2, 3, 5}), 0, false);
+             }),
+             Catch::Contains("keep must be [B|1,T|1,S]") && Catch::Contains("[2,3,5]"));
+  CHECK_THAT(qkv::testing::error_of([&] { multi_head_attention(q, k, v, 2, Tensor(), 1.0f, true); }),
+             Catch::Contains("dropout p must be in [0, 1)"));
+}
