@@ -41,4 +41,22 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
                 });
 }
 
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  const Tensor y = kernels::linear(x, weight, bias);
+  const std::vector<Tensor> inputs =
+      bias.defined() ? std::vector<Tensor>{x, weight, bias} : std::vector<Tensor>{x, weight};
+  return record("linear", y, inputs, {x, weight}, [](const Tensor& g, auto& ctx) {
+    // y = x W^T + b with x, g seen as [N, in] and [N, out] (N = every leading dim):
+    //   dx = g W [N,out] @ [out,in];  dW = g^T x [out,N] @ [N,in];  db = sum of g's rows
+    const Tensor& x = ctx.saved[0];
+    const Tensor& w = ctx.saved[1];
+    Grads grads(ctx.needs_grad.size());
+    if (ctx.needs_grad[0]) grads[0] = kernels::matmul(g, w);
+    const Tensor g2 = kernels::reshape(g, {-1, w.size(0)});
+    if (ctx.needs_grad[1]) grads[1] = kernels::matmul(g2, kernels::reshape(x, {-1, w.size(1)}), true, false);
+    if (grads.size() > 2 && ctx.needs_grad[2]) grads[2] = sum_to(g2, {w.size(0)});
+    return grads;
+  });
+}
+
 }  // namespace qkv

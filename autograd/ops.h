@@ -60,6 +60,9 @@ Tensor max(const Tensor& x, int64_t dim, bool keepdim = false);
 // ---- matmul_op.cpp ----
 // op(a) @ op(b), batched over broadcast leading dims; see tensor/matmul.h for the shapes and flags.
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+// x [..., in] @ weight [out, in]^T + bias [out] -> [..., out], one node (bias may be undefined): what
+// matmul(x, weight, false, true) + bias computes, with the bias added inside the GEMM.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
 // ---- shape_ops.cpp ----
 Tensor reshape(const Tensor& x, Shape shape);  // shares storage; one -1 allowed

@@ -18,9 +18,9 @@ Tensor Linear::forward(const Tensor& x) const {
   if (x.dim() < 1 || x.shape().back() != in_features_)
     fail("Linear", "input of shape " + to_string(x.shape()) +
                        " does not end in in_features=" + std::to_string(in_features_));
-  // [..., in] @ [out, in]^T -> [..., out]: the transpose flag reads W as W^T without a copy.
-  Tensor y = matmul(x, weight, false, true);
-  return bias.defined() ? y + bias : y;
+  // [..., in] @ [out, in]^T + [out] -> [..., out]: the transpose flag reads W as W^T without a copy, and
+  // the bias is added inside the GEMM (the same as matmul(x, weight, false, true) + bias).
+  return linear(x, weight, bias);
 }
 
 Embedding::Embedding(int64_t num_embeddings, int64_t embedding_dim) {

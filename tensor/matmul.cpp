@@ -130,4 +130,27 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
   return out;
 }
 
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  const int64_t out_features = weight.dim() == 2 ? weight.size(0) : -1;
+  if (x.dim() < 1 || weight.dim() != 2 || x.shape().back() != weight.size(1) ||
+      (bias.defined() && bias.shape() != Shape{out_features}))
+    fail("linear", "expected x [...,in], weight [out,in], bias [out], got x " + to_string(x.shape()) +
+                       ", weight " + to_string(weight.shape()) +
+                       (bias.defined() ? ", bias " + to_string(bias.shape()) : ", no bias"));
+  Shape out_shape = x.shape();
+  out_shape.back() = out_features;
+  Tensor out = Tensor::empty(out_shape);
+  const int64_t rows = numel(Shape(x.shape().begin(), x.shape().end() - 1)), in = weight.size(1);
+  if (out.numel() == 0) return out;
+  float* y = out.mutable_data();
+  if (bias.defined())  // y[r, :] = bias, then y += x W^T
+    parallel_for(rows, std::max<int64_t>(1, 8192 / out_features), [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) std::copy_n(bias.data(), out_features, y + r * out_features);
+    });
+  // [rows, in] @ [out, in]^T: the transpose flag reads W as W^T without a copy
+  gemm({rows, out_features, in, x.data(), in, false, weight.data(), in, true, y, out_features,
+        bias.defined()});
+  return out;
+}
+
 }  // namespace qkv::kernels

@@ -80,6 +80,26 @@ TEST_CASE("gradients: matmul with every transpose flag and broadcast batches") {
   REQUIRE_NOTHROW(gradcheck([](const Inputs& v) { return matmul(v[0], v[1]); }, {x, w}));
 }
 
+TEST_CASE("linear: the bias added inside the GEMM equals matmul + bias, and its gradients check") {
+  // K = in <= 256: one pass over k, so bias + sum and sum + bias are the same float additions
+  Tensor x = param({2, 3, 7}), w = param({5, 7}, -1, 1, 5), b = param({5}, -1, 1, 9);
+  CHECK(qkv::testing::bitwise_equal(linear(x, w, b), matmul(x, w, false, true) + b));
+  CHECK(qkv::testing::bitwise_equal(linear(x, w), matmul(x, w, false, true)));
+  // K = 300 > 256: the GEMM adds the bias before the second slice of k, so only close
+  Tensor x2 = param({4, 300}), w2 = param({6, 300}, -1, 1, 5), b2 = param({6}, -1, 1, 9);
+  CHECK(qkv::testing::allclose(linear(x2, w2, b2), matmul(x2, w2, false, true) + b2));
+  REQUIRE_NOTHROW(gradcheck([](const Inputs& v) { return linear(v[0], v[1], v[2]); }, {x, w, b}));
+  REQUIRE_NOTHROW(gradcheck([](const Inputs& v) { return linear(v[0], v[1]); }, {x, w}));
+  // in = 0: an empty sum, so every row is the bias
+  CHECK(qkv::testing::bitwise_equal(linear(zeros({3, 0}), zeros({5, 0}), b), stack({b, b, b}, 0)));
+  CHECK_THAT(qkv::testing::error_of([&] { linear(x, w, param({4})); }),
+             Catch::Contains("linear") && Catch::Contains("bias [4]") && Catch::Contains("weight [5,7]"));
+  CHECK_THAT(qkv::testing::error_of([&] {
+               linear(x, param({5, 6}));
+             }),
+             Catch::Contains("linear") && Catch::Contains("x [2,3,7]"));
+}
+
 TEST_CASE("gradients: softmax and log_softmax, including large logits") {
   Tensor x = param({2, 3, 4});
   for (int64_t dim : {-1, 1, 0}) {
