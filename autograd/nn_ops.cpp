@@ -27,10 +27,10 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
   if (p < 0 || p >= 1) fail("dropout", "p must be in [0, 1), got " + std::to_string(p));
   if (!training || p == 0) return x;
-  const Tensor mask = kernels::dropout_mask(x.shape(), p, gen);  // entries 0 or 1/(1-p)
-  return record("dropout", kernels::mul(x, mask), {x}, {mask}, [](const Tensor& g, auto& ctx) {
-    // y = x * mask, so dx = dy * mask
-    return Grads{kernels::mul(g, ctx.saved[0])};
+  const CounterStream stream = gen.split();  // one draw of gen, however large x is
+  return record("dropout", kernels::dropout(x, p, stream), {x}, {}, [p, stream](const Tensor& g, auto&) {
+    // y = x * mask, so dx = dy * mask: the same mask, redrawn from the same stream
+    return Grads{kernels::dropout(g, p, stream)};
   });
 }
 

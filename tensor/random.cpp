@@ -13,13 +13,8 @@ static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 void Generator::seed_with(uint64_t seed) {
   // SplitMix64 spreads one seed over the four words of state (never all zero).
-  for (uint64_t& s : s_) {
-    seed += 0x9E3779B97F4A7C15ull;
-    uint64_t z = seed;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    s = z ^ (z >> 31);
-  }
+  const CounterStream splitmix(seed);
+  for (int i = 0; i < 4; ++i) s_[i] = splitmix.bits(i);
   has_spare_ = false;
 }
 

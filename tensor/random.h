@@ -1,11 +1,34 @@
 // One seeded random number generator for all of qkv: init, dropout and the toy data draw from it, so the
 // same seed gives the same run on every machine. Written out (xoshiro256** with SplitMix64 seeding, and
 // Box-Muller for normals) rather than <random>'s distributions, whose outputs differ between libraries.
+// CounterStream is the second kind: numbers any thread can draw in any order (dropout's masks use it).
 #pragma once
 #include <cstdint>
 #include <string>
 
 namespace qkv {
+
+// SplitMix64's mixing function: a bijection on 64-bit words whose outputs, for inputs a fixed odd step
+// apart, pass the standard statistical tests (BigCrush). Seeding and CounterStream both use it.
+inline uint64_t splitmix64_mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// A counter-based stream: bits(i) depends only on the key and i, so draw i needs no draws before it and
+// any thread may make it. Work split over threads then draws the same numbers for any thread count,
+// which a sequential generator cannot promise. (PyTorch's CUDA dropout does the same with Philox.)
+// bits(i) is output i of SplitMix64 seeded with key: mix(key + (i + 1) * golden-ratio step). Two streams
+// of n draws share numbers only if their random keys fall within n steps: odds about 2n / 2^64.
+class CounterStream {
+ public:
+  explicit CounterStream(uint64_t key) : key_(key) {}
+  uint64_t bits(uint64_t i) const { return splitmix64_mix(key_ + (i + 1) * 0x9E3779B97F4A7C15ull); }
+
+ private:
+  uint64_t key_;
+};
 
 class Generator {
  public:
@@ -16,6 +39,7 @@ class Generator {
   void fill_uniform(float* out, int64_t n);  // n calls of uniform() in one loop: the same numbers
   float normal();                            // mean 0, standard deviation 1
   int64_t randint(int64_t lo, int64_t hi);   // in [lo, hi)
+  CounterStream split() { return CounterStream(next_u64()); }  // costs one draw, however much it yields
 
   // The whole state as text (checkpoints keep it, so a resumed run draws what the original would have).
   std::string state() const;

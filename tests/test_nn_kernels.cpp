@@ -9,6 +9,7 @@
 #include "tensor/creation.h"
 #include "tensor/elementwise.h"
 #include "tensor/nn_kernels.h"
+#include "tensor/parallel.h"
 #include "tensor/reduce.h"
 #include "tensor/shape_ops.h"
 #include "tensor/softmax.h"
@@ -186,6 +187,37 @@ TEST_CASE("nn_kernels: cross_entropy names bad targets, shapes and smoothing") {
                       Catch::Contains("label_smoothing") && Catch::Contains("1.5"));
 }
 
+namespace {
+
+// The mask written the slow way: entry i takes half of the stream's draw i / 2 (low bits first) as a
+// 32-bit uniform u / 2^32 in [0, 1), and is dropped when that is below p.
+std::vector<float> naive_dropout_mask(int64_t n, float p, CounterStream stream) {
+  std::vector<float> mask(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t u = (stream.bits(i / 2) >> (i % 2 == 0 ? 0 : 32)) & 0xFFFFFFFFull;
+    mask[i] = static_cast<double>(u) / 4294967296.0 < p ? 0.0f : 1 / (1 - p);
+  }
+  return mask;
+}
+
+}  // namespace
+
+TEST_CASE("nn_kernels: dropout_mask is the naive mask from the stream, for 1 and 2 threads") {
+  const int saved = get_num_threads();
+  for (int64_t n : {1, 7, 33, 100001}) {  // odd sizes end in half a draw; 100001 is split across threads
+    for (float p : {0.1f, 0.5f, 1e-6f}) {
+      INFO("n = " << n << ", p = " << p);
+      const CounterStream stream(1234);
+      const std::vector<float> want = naive_dropout_mask(n, p, stream);
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        CHECK(kernels::dropout_mask({n}, p, stream).to_vector() == want);
+      }
+    }
+  }
+  set_num_threads(saved);
+}
+
 TEST_CASE("nn_kernels: dropout_mask holds only 0 and 1/(1-p) and keeps the mean near 1") {
   Generator gen(15);
   const float p = 0.25f;
@@ -202,10 +234,30 @@ TEST_CASE("nn_kernels: dropout_mask holds only 0 and 1/(1-p) and keeps the mean 
   CHECK(qkv::testing::bitwise_equal(mask, kernels::dropout_mask({100000}, p, again)));
 }
 
+TEST_CASE("nn_kernels: dropout(x) is x * dropout_mask from the same stream, in one pass") {
+  const int saved = get_num_threads();
+  Generator gen(16);
+  for (const Shape& shape : {Shape{3, 5}, Shape{4, 129, 257}}) {  // the second is split across threads
+    const Tensor x = randn(shape, gen);
+    const CounterStream stream = gen.split();
+    const float p = 0.3f;
+    const Tensor want = kernels::mul(x, kernels::dropout_mask(shape, p, stream));
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      CHECK(qkv::testing::bitwise_equal(kernels::dropout(x, p, stream), want));
+    }
+  }
+  set_num_threads(saved);
+  const Tensor x = tensor({1, 2, 3});
+  CHECK(qkv::testing::bitwise_equal(kernels::dropout(x, 0, CounterStream(1)), x));  // p = 0: a copy of x
+}
+
 TEST_CASE("nn_kernels: dropout_mask with p = 0 is all ones, and p outside 0 <= p < 1 throws") {
   for (float v : kernels::dropout_mask({3, 4}, 0).to_vector()) CHECK(v == 1);
   REQUIRE_THROWS_WITH(kernels::dropout_mask({3}, 1), Catch::Contains("dropout_mask") && Catch::Contains("1"));
   REQUIRE_THROWS_WITH(kernels::dropout_mask({3}, -0.5f),
                       Catch::Contains("dropout_mask") && Catch::Contains("-0.5"));
   REQUIRE_THROWS_AS(kernels::dropout_mask({3}, std::numeric_limits<float>::quiet_NaN()), Error);
+  REQUIRE_THROWS_WITH(kernels::dropout(zeros({3}), 1.5f, CounterStream(1)),
+                      Catch::Contains("dropout") && Catch::Contains("1.5"));
 }

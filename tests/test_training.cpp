@@ -64,6 +64,20 @@ int64_t resident_kib() {
   return resident * sysconf(_SC_PAGESIZE) / 1024;
 }
 
+// Adam's step the slow way, as it was first written (one loop, AdamW's test per element): the oracle.
+void naive_adam_step(std::vector<float>& w, std::vector<float>& m, std::vector<float>& v,
+                     const std::vector<float>& g, float lr, float wd, bool decoupled, float t) {
+  const float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+  const float c1 = 1 - std::pow(beta1, t), c2 = 1 - std::pow(beta2, t);
+  for (size_t j = 0; j < w.size(); ++j) {
+    if (decoupled) w[j] -= lr * wd * w[j];
+    const float gj = decoupled ? g[j] : g[j] + wd * w[j];
+    m[j] = beta1 * m[j] + (1 - beta1) * gj;
+    v[j] = beta2 * v[j] + (1 - beta2) * gj * gj;
+    w[j] -= lr * (m[j] / c1) / (std::sqrt(v[j] / c2) + eps);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("optim: SGD with momentum and weight decay, worked by hand") {
@@ -101,6 +115,29 @@ TEST_CASE("optim: Adam and AdamW, worked by hand") {
   Adam skip({{"u", untouched}}, 0.1f);
   skip.step();
   CHECK(untouched.item() == 2.0f);
+}
+
+TEST_CASE("optim: Adam and AdamW steps equal the naive loop bitwise, with 1 and 2 threads") {
+  const int saved = get_num_threads();
+  for (bool decoupled : {false, true}) {
+    for (int threads : {1, 2}) {
+      INFO("decoupled " << decoupled << ", threads " << threads);
+      set_num_threads(threads);
+      Generator gen(9);
+      Tensor p = randn({70001}).set_requires_grad();  // odd and large: split across threads
+      std::vector<float> w = p.to_vector(), m(w.size()), v(w.size());
+      Adam adam({{"p", p}}, 0.01f, 0.9f, 0.999f, 1e-8f, /*weight_decay=*/0.1f, decoupled);
+      for (int t = 1; t <= 3; ++t) {
+        p.set_grad(randn({70001}, gen));
+        naive_adam_step(w, m, v, p.grad().to_vector(), 0.01f, 0.1f, decoupled, float(t));
+        adam.step();
+      }
+      CHECK(p.to_vector() == w);
+      CHECK(adam.state()[1].second.to_vector() == m);  // exp_avg
+      CHECK(adam.state()[2].second.to_vector() == v);  // exp_avg_sq
+    }
+  }
+  set_num_threads(saved);
 }
 
 TEST_CASE("optim: clip_grad_norm scales all gradients together") {
@@ -210,7 +247,7 @@ TEST_CASE("training: a short reverse run lowers the loss, without growing memory
   for (int i = 0; i < 10; ++i) first += warmup[i] / 10, last += later[140 + i] / 10;
   INFO("mean loss of the first 10 steps " << first << ", of the last 10 " << last);
   CHECK(first > 0.9 * std::log(13.0));  // starts near a uniform guess over the 13 tokens
-  CHECK(last < 0.85 * std::log(13.0));   // and falls well below it
+  CHECK(last < 0.85 * std::log(13.0));  // and falls well below it
   INFO("resident memory before " << rss_before << " KiB, after " << rss_after << " KiB");
 #if defined(__SANITIZE_ADDRESS__)
   // AddressSanitizer keeps freed memory in quarantine (up to 256 MB), so resident memory grows by design;
