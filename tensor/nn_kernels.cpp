@@ -149,15 +149,21 @@ LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tens
   // dx = rstd * (gy - mean(gy) - xhat * mean(gy * xhat)) with gy = dy * gamma; derivation: the mean and
   // rstd of a row both depend on every x in that row, which the two mean terms account for.
   parallel_for(rows, grain_for_rows(D), [&](int64_t begin, int64_t end) {
+    std::vector<float> gy(D), xh(D);  // one row of gy and xhat, reused by the three loops over it
     for (int64_t r = begin; r < end; ++r) {
-      auto gy = [&](int64_t j) { return d[r * D + j] * (g ? g[j] : 1.0f); };
-      const double mean_gy = row_sum(D, [&](int64_t j) { return double(gy(j)); }) / static_cast<double>(D);
-      const double mean_gy_xhat =
-          row_sum(D, [&](int64_t j) { return double(gy(j) * xhat(r, j)); }) / static_cast<double>(D);
+      const float* xr = in + r * D;
+      const float* dr = d + r * D;
+      const float mean_r = m[r], rstd_r = s[r];  // locals: no reload per element for fear of aliasing
       for (int64_t j = 0; j < D; ++j) {
-        dx[r * D + j] =
-            s[r] * (gy(j) - static_cast<float>(mean_gy) - xhat(r, j) * static_cast<float>(mean_gy_xhat));
+        gy[j] = g ? dr[j] * g[j] : dr[j];
+        xh[j] = (xr[j] - mean_r) * rstd_r;
       }
+      const auto mean_gy =
+          static_cast<float>(row_sum(D, [&](int64_t j) { return double(gy[j]); }) / static_cast<double>(D));
+      const auto mean_gy_xhat = static_cast<float>(
+          row_sum(D, [&](int64_t j) { return double(gy[j] * xh[j]); }) / static_cast<double>(D));
+      float* dxr = dx + r * D;
+      for (int64_t j = 0; j < D; ++j) dxr[j] = rstd_r * (gy[j] - mean_gy - xh[j] * mean_gy_xhat);
     }
   });
   if (!g) return grads;
