@@ -75,29 +75,28 @@ void check_dropout_p(const char* op, float p) {
   if (!(p >= 0 && p < 1)) fail(op, "p must be in [0, 1), got " + value_text(p));
 }
 
-// Inverted dropout over the pairs [begin, end) of x [n]: out = x * factor, factor 0 (dropped) or keep_scale
-// (kept). Entries 2q and 2q + 1 take the low and high halves of stream.bits(q) as 32-bit uniforms
-// u / 2^32, dropped when below p, i.e. when u < threshold = ceil(p 2^32): probability p to within
-// 2^-32. Compared as integers, no float is built. A pair's draw is the same whichever thread makes it.
-// On x86-64 the compiler also emits an AVX2 copy (4 draws per instruction instead of 2), picked at
-// load time when the CPU has it.
+// Inverted dropout over the entries [begin, end) of x: out = x * factor, factor 0 (dropped) or keep_scale
+// (kept). Entry i takes stream.bits32(i) as a 32-bit uniform u / 2^32 and is dropped when that is below p,
+// i.e. when u < threshold = ceil(p 2^32): probability p to within 2^-32. Compared as integers, no float
+// is built, and entry i's draw is the same whichever thread makes it. On x86-64 the compiler also emits
+// an AVX2 copy of the loop (8 draws per instruction instead of 4), picked at load time on CPUs with it.
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-void dropout_pairs(const float* x, float* out, int64_t n, int64_t begin, int64_t end, CounterStream stream,
+void dropout_range(const float* x, float* out, int64_t begin, int64_t end, CounterStream stream,
                    uint32_t threshold, float keep_scale) {
-  // Written so that the compiler turns the comparisons into selects (a branch taken at random, p of the
-  // time, mispredicts) and vectorises the loop; halves compared as int64_t, which AVX2 compares in one go.
-  auto factor = [=](int64_t u) { return u >= threshold ? keep_scale : 0.0f; };
-  // x * factor, not a select of 0 or x * scale: bitwise x * mask, NaN and inf included
-  const int64_t full_end = std::min(end, n / 2);  // pairs with both entries inside [0, n)
-  for (int64_t q = begin; q < full_end; ++q) {
-    const uint64_t bits = stream.bits(static_cast<uint64_t>(q));
-    out[2 * q] = x[2 * q] * factor(static_cast<uint32_t>(bits));
-    out[2 * q + 1] = x[2 * q + 1] * factor(static_cast<int64_t>(bits >> 32));
+  // Segments of at most 4G entries share the high half of i, so bits32's key is taken once per segment;
+  // the loop over a segment has only 32-bit arithmetic and a select, which the compiler vectorises.
+  constexpr int64_t kSegment = int64_t{1} << 32;
+  for (int64_t first = begin; first < end;) {
+    const int64_t last = std::min(end, (first / kSegment + 1) * kSegment);
+    const uint32_t key = stream.key32(static_cast<uint64_t>(first / kSegment));
+    for (int64_t i = first; i < last; ++i) {  // x * factor, not a select of 0 or x * scale: NaN, inf kept
+      const uint32_t u = CounterStream::bits32_in(key, static_cast<uint32_t>(i));
+      out[i] = x[i] * (u >= threshold ? keep_scale : 0.0f);
+    }
+    first = last;
   }
-  if (full_end < end)
-    out[2 * full_end] = x[2 * full_end] * factor(static_cast<uint32_t>(stream.bits(full_end)));
 }
 
 }  // namespace
@@ -257,8 +256,8 @@ Tensor dropout(const Tensor& x, float p, CounterStream stream) {
   const float* in = x.data();
   float* out = y.mutable_data();
   const int64_t n = x.numel();
-  parallel_for((n + 1) / 2, kElementwiseGrain / 2, [=](int64_t begin, int64_t end) {
-    dropout_pairs(in, out, n, begin, end, stream, threshold, keep_scale);
+  parallel_for(n, kElementwiseGrain, [=](int64_t begin, int64_t end) {
+    dropout_range(in, out, begin, end, stream, threshold, keep_scale);
   });
   return y;
 }

@@ -34,9 +34,9 @@ Tensor cross_entropy_backward(const CrossEntropyOut& out, const Tensor& targets,
                               float label_smoothing, float dloss);
 
 // Inverted dropout's mask: each entry is 0 with probability p, else 1 / (1 - p), so mask * x keeps
-// the expectation of x. p in [0, 1); p == 0 gives all ones. Entry i is drawn from stream.bits(i / 2)
-// alone (its low 32 bits for even i, high for odd), so threads can share the work and still draw the
-// same mask for any thread count. The Generator overload takes its stream from gen.split().
+// the expectation of x. p in [0, 1); p == 0 gives all ones. Entry i is drawn from stream.bits32(i)
+// alone, so threads can share the work and still draw the same mask for any thread count. The Generator
+// overload takes its stream from gen.split().
 Tensor dropout_mask(const Shape& shape, float p, CounterStream stream);
 Tensor dropout_mask(const Shape& shape, float p, Generator& gen = default_generator());
 // Inverted dropout x * dropout_mask(x.shape(), p, stream) in one pass, without building the mask.

@@ -21,10 +21,29 @@ inline uint64_t splitmix64_mix(uint64_t z) {
 // which a sequential generator cannot promise. (PyTorch's CUDA dropout does the same with Philox.)
 // bits(i) is output i of SplitMix64 seeded with key: mix(key + (i + 1) * golden-ratio step). Two streams
 // of n draws share numbers only if their random keys fall within n steps: odds about 2n / 2^64.
+// bits32(i) is a cheaper 32-bit draw for one entry of a mask, built only from 32-bit multiplies so that a
+// loop over i vectorises (AVX2 has no 64-bit multiply): a 32-bit Weyl step i * golden + key, then
+// MurmurHash3's 32-bit finaliser (xor-shifts and two odd multiplies, each step invertible: distinct
+// counters give distinct outputs, and one flipped input bit flips about half the output bits).
 class CounterStream {
  public:
   explicit CounterStream(uint64_t key) : key_(key) {}
   uint64_t bits(uint64_t i) const { return splitmix64_mix(key_ + (i + 1) * 0x9E3779B97F4A7C15ull); }
+  uint32_t bits32(uint64_t i) const { return bits32_in(key32(i >> 32), static_cast<uint32_t>(i)); }
+  // bits32 in two steps, for loops: key32 of the high half of i (the same for all i below 4G, so taken
+  // once per loop), then bits32_in per entry, all in 32-bit arithmetic.
+  uint32_t key32(uint64_t high) const {
+    return static_cast<uint32_t>(key_) ^
+           static_cast<uint32_t>(splitmix64_mix((key_ >> 32) + high * 0x9E3779B97F4A7C15ull));
+  }
+  static uint32_t bits32_in(uint32_t key32, uint32_t low) {
+    uint32_t h = low * 0x9E3779B9u + key32;
+    h ^= h >> 16;
+    h *= 0x85EBCA6Bu;
+    h ^= h >> 13;
+    h *= 0xC2B2AE35u;
+    return h ^ (h >> 16);
+  }
 
  private:
   uint64_t key_;

@@ -189,12 +189,12 @@ TEST_CASE("nn_kernels: cross_entropy names bad targets, shapes and smoothing") {
 
 namespace {
 
-// The mask written the slow way: entry i takes half of the stream's draw i / 2 (low bits first) as a
-// 32-bit uniform u / 2^32 in [0, 1), and is dropped when that is below p.
+// The mask written the slow way: entry i takes the stream's 32-bit draw i as a uniform u / 2^32 in
+// [0, 1), and is dropped when that is below p.
 std::vector<float> naive_dropout_mask(int64_t n, float p, CounterStream stream) {
   std::vector<float> mask(n);
   for (int64_t i = 0; i < n; ++i) {
-    const uint64_t u = (stream.bits(i / 2) >> (i % 2 == 0 ? 0 : 32)) & 0xFFFFFFFFull;
+    const uint32_t u = stream.bits32(static_cast<uint64_t>(i));
     mask[i] = static_cast<double>(u) / 4294967296.0 < p ? 0.0f : 1 / (1 - p);
   }
   return mask;
@@ -204,7 +204,7 @@ std::vector<float> naive_dropout_mask(int64_t n, float p, CounterStream stream) 
 
 TEST_CASE("nn_kernels: dropout_mask is the naive mask from the stream, for 1 and 2 threads") {
   const int saved = get_num_threads();
-  for (int64_t n : {1, 7, 33, 100001}) {  // odd sizes end in half a draw; 100001 is split across threads
+  for (int64_t n : {1, 7, 33, 100001}) {  // odd sizes end in a partial vector; 100001 is split across threads
     for (float p : {0.1f, 0.5f, 1e-6f}) {
       INFO("n = " << n << ", p = " << p);
       const CounterStream stream(1234);
