@@ -295,7 +295,8 @@ void gemm(const GemmArgs& g) {
   // different groupings (blocked sums KC slices separately), and the bits must not depend on the threads.
   const int64_t work = g.M * g.N * g.K;  // multiply-adds
   auto path = work <= kDirectMaxWork ? direct_gemm : blocked_gemm;
-  if (work < kParallelMinWork) return path(g, kernel, 0, g.M, 0, g.N);
+  // (parallel_for would run one thread inline too, but through a std::function: 1% of a 64^3 product.)
+  if (work < kParallelMinWork || get_num_threads() == 1) return path(g, kernel, 0, g.M, 0, g.N);
 
   // Threads split C into blocks of whole rows (or columns, when C is wide), in units of MR (or NR), and
   // each runs the chosen path on its block with its own packing buffers. Never along K.
@@ -311,29 +312,4 @@ void gemm(const GemmArgs& g) {
   });
 }
 
-namespace gemm_detail {
-
-// The portable micro-kernel: the same tile and packed layout as the AVX2 one, in plain C++ that the
-// compiler vectorises with whatever the baseline target has (SSE2 on x86-64, NEON on arm64).
-void micro_kernel_portable(const MicroTile& t) {
-  for (int64_t i = 0, tile = 0, rows; i < t.rows; i += rows, ++tile) {
-    rows = tile_rows(t.rows, tile);
-    for (int64_t s = 0; s < t.tiles; ++s) {
-      float acc[kMR][kNR] = {};
-      const float* a = t.a + i * t.a_row_stride + s * t.a_step;
-      const float* b = t.b + s * t.b_step;
-      for (int64_t k = 0; k < t.kc; ++k, a += t.a_col_stride, b += t.b_row_stride)
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t j = 0; j < kNR; ++j) acc[r][j] += a[r * t.a_row_stride] * b[j];
-      float* c = t.c + i * t.ldc + s * t.c_step;
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t j = 0; j < kNR; ++j) {
-          float& c_rj = c[r * t.ldc + j];
-          c_rj = t.accumulate ? c_rj + acc[r][j] : acc[r][j];
-        }
-    }
-  }
-}
-
-}  // namespace gemm_detail
 }  // namespace qkv

@@ -73,12 +73,13 @@ template <int Rows, bool Accumulate>
 template <bool Accumulate>
 void block(const MicroTile& t) {
   static_assert(kMR == 6);
-  for (int64_t i = 0, tile = 0, rows; i < t.rows; i += rows, ++tile) {
-    rows = tile_rows(t.rows, tile);
+  const MicroTile u = t;  // a local copy: the calls below cannot change it, so its fields stay in registers
+  for (int64_t i = 0, tile = 0, rows; i < u.rows; i += rows, ++tile) {
+    rows = tile_rows(u.rows, tile);
     auto row = [&](auto height) {
       row_of_tiles<decltype(height)::value, Accumulate>(
-          t.a + i * t.a_row_stride, t.a_row_stride, t.a_col_stride, t.b, t.b_row_stride, t.kc,
-          t.c + i * t.ldc, t.ldc, t.tiles, t.a_step, t.b_step, t.c_step);
+          u.a + i * u.a_row_stride, u.a_row_stride, u.a_col_stride, u.b, u.b_row_stride, u.kc,
+          u.c + i * u.ldc, u.ldc, u.tiles, u.a_step, u.b_step, u.c_step);
     };
     if (rows == 6)
       row(std::integral_constant<int, 6>());

@@ -1,6 +1,6 @@
 // Private to tensor/gemm*.cpp: the GEMM micro-kernel interface shared by the driver (gemm.cpp), the AVX2
-// kernel (gemm_avx2.cpp) and the portable kernel. Not a public header: include gemm.h instead.
-// Leaves out the loops around the kernels, packing and edges: all in gemm.cpp.
+// kernel (gemm_avx2.cpp) and the portable kernel (gemm_portable.cpp). Not a public header: include gemm.h.
+// Leaves out the outer loops around the kernels, packing and narrow column edges: all in gemm.cpp.
 #pragma once
 #include <cstdint>
 
