@@ -30,6 +30,13 @@ template <int Rows, bool Accumulate>
 #pragma GCC unroll 6
   for (int i = 0; i < Rows; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
 
+  // When adding to C, the tile's lines are read at the end: ask for them now so they arrive while we
+  // compute (a large product's C is far out of L1: without this, 1024^3 ran 8% slower).
+  if (Accumulate) {
+#pragma GCC unroll 6
+    for (int i = 0; i < Rows; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 15), _MM_HINT_T0);
+  }
+
   // The k loop ends on the A pointer, so one step costs 2 integer adds and a compare besides the 8 loads
   // and 12 FMAs. (Unrolling it 4 times measured 10% slower on Zen 4; twice, no faster.)
   for (const float* a_end = a + kc * a_col_stride; a != a_end; a += a_col_stride, b += b_row_stride) {
