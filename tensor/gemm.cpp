@@ -20,6 +20,7 @@ namespace {
 using gemm_detail::kMR;
 using gemm_detail::kNR;
 using gemm_detail::MicroTile;
+using gemm_detail::tile_rows;
 
 // Register budget: see the micro-kernel in gemm_avx2.cpp (6 x 16 tile in 12 of the 16 ymm registers).
 // Cache budget for one core (Zen 4: 32 KiB L1d, 1 MiB L2; Haswell-class CPUs are similar):
@@ -117,26 +118,39 @@ void pack_b(const GemmArgs& g, int64_t pc, int64_t kc, int64_t jc, int64_t nc, f
   }
 }
 
-// One tile of C: t.rows x cols at t.c, with cols <= NR. A tile narrower than NR (the right edge of C) is
+// The tiles of t (see MicroTile), each cols <= NR wide. A tile narrower than NR (the right edge of C) is
 // computed whole into a scratch tile, from a zero-padded B sliver, and only its real columns are written,
 // with the same additions as a full tile.
-[[gnu::noinline]] void edge_tile(gemm_detail::MicroKernel kernel, const MicroTile& t, int64_t cols) {
+[[gnu::noinline]] void edge_tiles(gemm_detail::MicroKernel kernel, const MicroTile& t, int64_t cols) {
   alignas(64) float scratch[kMR * kNR];
-  MicroTile into_scratch = t;
-  into_scratch.c = scratch;
-  into_scratch.ldc = kNR;
-  into_scratch.accumulate = false;
-  kernel(into_scratch);
-  for (int64_t i = 0; i < t.rows; ++i)
-    for (int64_t j = 0; j < cols; ++j) {
-      float& c = t.c[i * t.ldc + j];
-      c = t.accumulate ? c + scratch[i * kNR + j] : scratch[i * kNR + j];
+  for (int64_t i = 0, tile = 0, rows; i < t.rows; i += rows, ++tile) {
+    rows = tile_rows(t.rows, tile);
+    for (int64_t s = 0; s < t.tiles; ++s) {
+      const MicroTile into_scratch{.rows = rows,
+                                   .kc = t.kc,
+                                   .a = t.a + i * t.a_row_stride + s * t.a_step,
+                                   .a_row_stride = t.a_row_stride,
+                                   .a_col_stride = t.a_col_stride,
+                                   .b = t.b + s * t.b_step,
+                                   .b_row_stride = t.b_row_stride,
+                                   .c = scratch,
+                                   .ldc = kNR,
+                                   .accumulate = false};
+      kernel(into_scratch);
+      float* c = t.c + i * t.ldc + s * t.c_step;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < cols; ++j) {
+          float& c_rj = c[r * t.ldc + j];
+          c_rj = t.accumulate ? c_rj + scratch[r * kNR + j] : scratch[r * kNR + j];
+        }
     }
+  }
 }
 
-inline void micro_tile(gemm_detail::MicroKernel kernel, const MicroTile& t, int64_t cols) {
+inline void micro_tiles(gemm_detail::MicroKernel kernel, const MicroTile& t, int64_t cols) {
+  if (t.tiles == 0) return;
   if (cols == kNR) return kernel(t);
-  edge_tile(kernel, t, cols);
+  edge_tiles(kernel, t, cols);
 }
 
 // The blocked algorithm, serially, on the block C[m_begin:m_end, n_begin:n_end]. Each element of C gets
@@ -157,32 +171,32 @@ void blocked_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_
       for (int64_t ic = m_begin; ic < m_end; ic += kMC) {  // 3rd loop: MC rows of C
         const int64_t mc = std::min(kMC, m_end - ic);
         pack_a(g, ic, mc, pc, kc, packed_a);
-        for (int64_t jr = 0; jr < nc; jr += kNR) {    // 2nd loop: one NR-wide B sliver (stays in L1)
-          for (int64_t ir = 0; ir < mc; ir += kMR) {  // 1st loop: one MR-tall A sliver
-            const MicroTile t{.rows = std::min(kMR, mc - ir),
-                              .kc = kc,
-                              .a = packed_a + ir * kc,
-                              .a_row_stride = 1,
-                              .a_col_stride = kMR,
-                              .b = packed_b + jr * kc,
-                              .b_row_stride = kNR,
-                              .c = g.C + (ic + ir) * g.ldc + jc + jr,
-                              .ldc = g.ldc,
-                              .accumulate = accumulate};
-            micro_tile(kernel, t, std::min(kNR, nc - jr));
-          }
+        for (int64_t jr = 0; jr < nc; jr += kNR) {  // 2nd loop: one NR-wide B sliver (stays in L1)
+          // 1st loop, inside the kernel: down the MR-tall A slivers, then the short one at the bottom.
+          MicroTile t{.rows = kMR,
+                      .kc = kc,
+                      .a = packed_a,
+                      .a_row_stride = 1,
+                      .a_col_stride = kMR,
+                      .b = packed_b + jr * kc,
+                      .b_row_stride = kNR,
+                      .c = g.C + ic * g.ldc + jc + jr,
+                      .ldc = g.ldc,
+                      .accumulate = accumulate,
+                      .tiles = mc / kMR,
+                      .a_step = kMR * kc,
+                      .c_step = kMR * g.ldc};
+          const int64_t cols = std::min(kNR, nc - jr);
+          micro_tiles(kernel, t, cols);
+          t.a += t.tiles * t.a_step;
+          t.c += t.tiles * t.c_step;
+          t.rows = mc % kMR;
+          t.tiles = t.rows > 0 ? 1 : 0;
+          micro_tiles(kernel, t, cols);
         }
       }
     }
   }
-}
-
-// Rows of tile t when `total` rows are cut into ceil(total / MR) tiles as evenly as possible (32 rows:
-// 6,6,5,5,5,5). A tile of r rows keeps 2r accumulators busy; with r < 4 there are too few to hide the FMA
-// latency (8 chains needed), so a short last tile would run at half speed.
-int64_t tile_rows(int64_t total, int64_t t) {
-  const int64_t tiles = (total + kMR - 1) / kMR;
-  return total / tiles + (t < total % tiles ? 1 : 0);
 }
 
 // Small products (everything fits in L2): no cache blocking and no packing, the micro-kernel reads A and B
@@ -191,29 +205,40 @@ int64_t tile_rows(int64_t total, int64_t t) {
 void direct_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_begin, int64_t m_end,
                  int64_t n_begin, int64_t n_end) {
   const int64_t n = n_end - n_begin, full_cols = g.trans_b ? 0 : n / kNR * kNR;
-  float* packed_b = packed_b_buffer.get(g.K * ((n - full_cols + kNR - 1) / kNR * kNR));
-  if (full_cols < n) pack_b(g, 0, g.K, n_begin + full_cols, n - full_cols, packed_b);
-
-  // 2nd loop around micro-kernel: one tile of A rows, read in place, stays in L1 for the 1st loop.
-  for (int64_t ir = m_begin, tile = 0, rows; ir < m_end; ir += rows, ++tile) {
-    rows = tile_rows(m_end - m_begin, tile);
-    for (int64_t jr = 0; jr < n; jr += kNR) {  // 1st loop: one NR-wide sliver of B
-      // op(A)(ir + i, k) is A[(ir + i) * lda + k], or A[k * lda + ir + i] when trans_a;
-      // op(B)(k, j) in place is B[k * ldb + j], else packed_b sliver row k.
-      const bool in_place = jr < full_cols;
-      const MicroTile t{.rows = rows,
-                        .kc = g.K,
-                        .a = g.trans_a ? g.A + ir : g.A + ir * g.lda,
-                        .a_row_stride = g.trans_a ? 1 : g.lda,
-                        .a_col_stride = g.trans_a ? g.lda : 1,
-                        .b = in_place ? g.B + n_begin + jr : packed_b + (jr - full_cols) * g.K,
-                        .b_row_stride = in_place ? g.ldb : kNR,
-                        .c = g.C + ir * g.ldc + n_begin + jr,
-                        .ldc = g.ldc,
-                        .accumulate = g.accumulate};
-      micro_tile(kernel, t, std::min(kNR, n - jr));
-    }
+  float* packed_b = nullptr;
+  if (full_cols < n) {
+    packed_b = packed_b_buffer.get(g.K * ((n - full_cols + kNR - 1) / kNR * kNR));
+    pack_b(g, 0, g.K, n_begin + full_cols, n - full_cols, packed_b);
   }
+
+  // The 2nd and 1st loops around the micro-kernel, inside it: each tile of A rows (read in place, stays in
+  // L1) across the NR-wide slivers of B, first those read in place, then the packed ones.
+  // op(A)(i, k) is A[i * lda + k], or A[k * lda + i] when trans_a;
+  // op(B)(k, j) in place is B[k * ldb + j], else packed_b sliver row k.
+  MicroTile t{.rows = m_end - m_begin,
+              .kc = g.K,
+              .a = g.trans_a ? g.A + m_begin : g.A + m_begin * g.lda,
+              .a_row_stride = g.trans_a ? 1 : g.lda,
+              .a_col_stride = g.trans_a ? g.lda : 1,
+              .b = g.B + n_begin,
+              .b_row_stride = g.ldb,
+              .c = g.C + m_begin * g.ldc + n_begin,
+              .ldc = g.ldc,
+              .accumulate = g.accumulate,
+              .tiles = full_cols / kNR,
+              .b_step = kNR,
+              .c_step = kNR};
+  micro_tiles(kernel, t, kNR);
+  t.c += full_cols;
+  t.b = packed_b;
+  t.b_row_stride = kNR;
+  t.b_step = kNR * g.K;
+  t.tiles = (n - full_cols) / kNR;  // full-width packed slivers (when trans_b)
+  micro_tiles(kernel, t, kNR);
+  t.c += t.tiles * kNR;
+  t.b += t.tiles * t.b_step;
+  t.tiles = n % kNR > 0 ? 1 : 0;  // the narrow right edge
+  micro_tiles(kernel, t, n % kNR);
 }
 
 std::atomic<bool> use_avx2{cpu_has_avx2_fma()};
@@ -270,7 +295,8 @@ void gemm(const GemmArgs& g) {
   // different groupings (blocked sums KC slices separately), and the bits must not depend on the threads.
   const int64_t work = g.M * g.N * g.K;  // multiply-adds
   auto path = work <= kDirectMaxWork ? direct_gemm : blocked_gemm;
-  if (work < kParallelMinWork) return path(g, kernel, 0, g.M, 0, g.N);
+  // (parallel_for would run one thread inline too, but through a std::function: 1% of a 64^3 product.)
+  if (work < kParallelMinWork || get_num_threads() == 1) return path(g, kernel, 0, g.M, 0, g.N);
 
   // Threads split C into blocks of whole rows (or columns, when C is wide), in units of MR (or NR), and
   // each runs the chosen path on its block with its own packing buffers. Never along K.
@@ -286,23 +312,4 @@ void gemm(const GemmArgs& g) {
   });
 }
 
-namespace gemm_detail {
-
-// The portable micro-kernel: the same tile and packed layout as the AVX2 one, in plain C++ that the
-// compiler vectorises with whatever the baseline target has (SSE2 on x86-64, NEON on arm64).
-void micro_kernel_portable(const MicroTile& t) {
-  float acc[kMR][kNR] = {};
-  const float* a = t.a;
-  const float* b = t.b;
-  for (int64_t k = 0; k < t.kc; ++k, a += t.a_col_stride, b += t.b_row_stride)
-    for (int64_t i = 0; i < t.rows; ++i)
-      for (int64_t j = 0; j < kNR; ++j) acc[i][j] += a[i * t.a_row_stride] * b[j];
-  for (int64_t i = 0; i < t.rows; ++i)
-    for (int64_t j = 0; j < kNR; ++j) {
-      float& c = t.c[i * t.ldc + j];
-      c = t.accumulate ? c + acc[i][j] : acc[i][j];
-    }
-}
-
-}  // namespace gemm_detail
 }  // namespace qkv

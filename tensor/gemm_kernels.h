@@ -1,23 +1,39 @@
 // Private to tensor/gemm*.cpp: the GEMM micro-kernel interface shared by the driver (gemm.cpp), the AVX2
-// kernel (gemm_avx2.cpp) and the portable kernel. Not a public header: include gemm.h instead.
-// Leaves out the loops around the kernels, packing and edges: all in gemm.cpp.
+// kernel (gemm_avx2.cpp) and the portable kernel (gemm_portable.cpp). Not a public header: include gemm.h.
+// Leaves out the outer loops around the kernels, packing and narrow column edges: all in gemm.cpp.
 #pragma once
 #include <cstdint>
 
 namespace qkv::gemm_detail {
 
-// The register block: one micro-kernel call computes (up to) an MR x NR tile of C.
+// The register block: the micro-kernel holds an MR x NR tile of C in registers for a whole k loop.
 constexpr int64_t kMR = 6;
 constexpr int64_t kNR = 16;
 
-// One micro-kernel call: C[0:rows, 0:NR] = A_sliver B_sliver (or += when accumulate), with
-//   A_sliver (rows x kc) element (i, k) at a[i * a_row_stride + k * a_col_stride]
-//   B_sliver (kc x NR)  row k at b[k * b_row_stride .. + NR), contiguous
+// Rows of row tile `t` when `total` rows are cut into ceil(total / MR) tiles as evenly as possible (32 rows:
+// 6,6,5,5,5,5). A tile of r rows keeps 2r accumulators busy; with r < 4 there are too few to hide the FMA
+// latency (8 chains needed), so a short last tile would run at half speed.
+inline int64_t tile_rows(int64_t total, int64_t t) {
+  const int64_t tiles = (total + kMR - 1) / kMR;
+  return total / tiles + (t < total % tiles ? 1 : 0);
+}
+
+// One micro-kernel call computes a block of C, `rows` x (tiles * NR), as tiles of at most MR x NR: the 1st
+// and 2nd loops around the micro-kernel moved inside it, so no call or indirect jump separates two tiles
+// and each loop is compiled with the tile height known (at n = 32 that is 3% of the time).
+//   - The rows are cut into row tiles by tile_rows (rows <= MR gives one row tile). The row tile at row i
+//     reads A from a + i * a_row_stride and writes C from c + i * ldc.
+//   - Each row tile is swept across `tiles` tiles; tile s reads a + s * a_step and b + s * b_step, and
+//     writes c + s * c_step: C[0:r, 0:NR] = A_sliver B_sliver (or += when accumulate), with
+//       A_sliver (r x kc) element (i, k) at a[i * a_row_stride + k * a_col_stride]
+//       B_sliver (kc x NR)  row k at b[k * b_row_stride .. + NR), contiguous
 // A packed sliver (pack_a in gemm.cpp) has a_row_stride = 1, a_col_stride = MR; a packed B sliver has
-// b_row_stride = NR. Small products skip packing and point straight into A and B (BLIS calls that "sup").
-// Every C element is a sum over k in increasing order, one multiply-add per k, whatever rows is.
+// b_row_stride = NR. The blocked path walks one MR-row tile down its packed A block (a_step = MR * kc,
+// b_step = 0); the direct path points straight into A and B (BLIS calls that "sup") and walks each row
+// tile across B (a_step = 0, b_step = NR).
+// Every C element is a sum over k in increasing order, one multiply-add per k, whatever the tiling.
 struct MicroTile {
-  int64_t rows;  // 1..MR
+  int64_t rows;
   int64_t kc;
   const float* a;
   int64_t a_row_stride, a_col_stride;
@@ -26,6 +42,8 @@ struct MicroTile {
   float* c;
   int64_t ldc;
   bool accumulate;
+  int64_t tiles = 1;
+  int64_t a_step = 0, b_step = 0, c_step = 0;
 };
 
 using MicroKernel = void (*)(const MicroTile& t);

@@ -111,6 +111,26 @@ TEST_CASE("gemm: the AVX2 and the portable micro-kernels both match the naive lo
   }
 }
 
+TEST_CASE("gemm: every tile height and every kind of B sliver match the naive loop, both kernels") {
+  // M = 1..13 cuts into row tiles of every height 1..6 (13 rows: 5,4,4); N = 16, 32 are whole slivers
+  // (read in place, or packed when trans_b), 33 and 47 add a narrow edge; 32 and 64 are the benchmark's sizes.
+  RestoreDefaults restore;
+  for (bool avx2 : {true, false}) {
+    INFO("avx2 requested=" << avx2);
+    set_gemm_use_avx2(avx2);
+    for (int64_t M = 1; M <= 13; ++M)
+      for (int64_t N : {16, 32, 33, 47})
+        for (int64_t K : {1, 5, 64}) {
+          check_all_transposes(M, N, K);
+          check_all_transposes(M, N, K, /*accumulate=*/true, /*pad=*/1);
+        }
+    for (int64_t n : {32, 64}) {
+      check_all_transposes(n, n, n);
+      check_all_transposes(n, n, n, /*accumulate=*/true);
+    }
+  }
+}
+
 TEST_CASE("gemm: K = 0 gives zeros, or leaves C alone with accumulate; M or N = 0 is a no-op") {
   std::vector<float> a(6, 1), b(6, 1), c(6, 7);
   gemm({2, 3, 0, a.data(), 0, false, b.data(), 3, false, c.data(), 3, true});
@@ -134,7 +154,9 @@ TEST_CASE("gemm: 1 and 2 threads give bitwise equal results") {
                            {1000, 20, 250},
                            {768, 64, 64},
                            {64, 64, 768},
-                           {70, 300, 40}}) {
+                           {70, 300, 40},
+                           {64, 64, 64},
+                           {100, 100, 100}}) {
       for (bool ta : {false, true})
         for (bool tb : {false, true}) {
           const std::vector<float> a = random_values(M * K, 4), b = random_values(K * N, 5);

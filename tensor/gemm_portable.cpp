@@ -1,0 +1,28 @@
+// The portable GEMM micro-kernel: the same blocks of tiles as the AVX2 kernel (gemm_avx2.cpp, see MicroTile
+// in gemm_kernels.h), in plain C++ that the compiler vectorises with whatever the baseline target has (SSE2
+// on x86-64, NEON on arm64). Used on CPUs without AVX2+FMA, and by the tests to check the driver twice.
+#include "tensor/gemm_kernels.h"
+
+namespace qkv::gemm_detail {
+
+void micro_kernel_portable(const MicroTile& t) {
+  for (int64_t i = 0, tile = 0, rows; i < t.rows; i += rows, ++tile) {
+    rows = tile_rows(t.rows, tile);
+    for (int64_t s = 0; s < t.tiles; ++s) {
+      float acc[kMR][kNR] = {};
+      const float* a = t.a + i * t.a_row_stride + s * t.a_step;
+      const float* b = t.b + s * t.b_step;
+      for (int64_t k = 0; k < t.kc; ++k, a += t.a_col_stride, b += t.b_row_stride)
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < kNR; ++j) acc[r][j] += a[r * t.a_row_stride] * b[j];
+      float* c = t.c + i * t.ldc + s * t.c_step;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < kNR; ++j) {
+          float& c_rj = c[r * t.ldc + j];
+          c_rj = t.accumulate ? c_rj + acc[r][j] : acc[r][j];
+        }
+    }
+  }
+}
+
+}  // namespace qkv::gemm_detail
