@@ -1,5 +1,5 @@
 // GEMM: the naive triple loop (test oracle) and the BLIS-style blocked driver: cache blocking (MC/KC/NC),
-// pack_a / pack_b into contiguous zero-padded panels, five loops around an MR x NR micro-kernel.
+// packing into contiguous zero-padded panels (gemm_pack.cpp), five loops around an MR x NR micro-kernel.
 // Leaves out: alpha/beta scaling (C = op(A) op(B), or += with accumulate), strided columns, other types.
 #include "tensor/gemm.h"
 
@@ -12,6 +12,7 @@
 
 #include "tensor/error.h"
 #include "tensor/gemm_kernels.h"
+#include "tensor/gemm_pack.h"
 #include "tensor/parallel.h"
 
 namespace qkv {
@@ -21,12 +22,14 @@ using gemm_detail::kMR;
 using gemm_detail::kNR;
 using gemm_detail::MicroTile;
 using gemm_detail::tile_rows;
+using namespace gemm_detail;  // op_a, op_b, pack_a, pack_b and the packing buffers (gemm_pack.h)
 
 // Register budget: see the micro-kernel in gemm_avx2.cpp (6 x 16 tile in 12 of the 16 ymm registers).
 // Cache budget for one core (Zen 4: 32 KiB L1d, 1 MiB L2; Haswell-class CPUs are similar):
 //   L1: the b_panel sliver in use (KC x NR = 256 x 16 floats = 16 KiB) plus one a sliver (KC x MR = 6 KiB)
 //       stay resident while the 1st loop walks down the A block.
-//   L2: the packed A block (MC x KC = 144 x 256 floats = 144 KiB) is reused by every sliver of B.
+//   L2: the A block (MC x KC = 144 x 256 floats = 144 KiB, packed or read in place, see read_a_in_place)
+//       is reused by every sliver of B.
 //   L3: the packed B panel (KC x NC = 256 x 4080 floats = 4 MiB) is reused by every A block.
 constexpr int64_t kKC = 256;
 constexpr int64_t kMC = 144;   // a multiple of MR
@@ -38,85 +41,6 @@ static_assert(kMC % kMR == 0 && kNC % kNR == 0);
 constexpr int64_t kParallelMinWork = 64 * 64 * 64;
 // Up to this many multiply-adds A and B are read in place (direct_gemm): packing costs more than it saves.
 constexpr int64_t kDirectMaxWork = 128 * 128 * 128;
-
-// op(A)(i, k) and op(B)(k, j), read through the transpose flags from the arrays as stored.
-float op_a(const GemmArgs& g, int64_t i, int64_t k) {
-  return g.trans_a ? g.A[k * g.lda + i] : g.A[i * g.lda + k];
-}
-float op_b(const GemmArgs& g, int64_t k, int64_t j) {
-  return g.trans_b ? g.B[j * g.ldb + k] : g.B[k * g.ldb + j];
-}
-
-// A growable 64-byte-aligned float buffer; one pair per thread, reused across calls.
-struct AlignedBuffer {
-  struct Free {
-    void operator()(float* p) const { std::free(p); }
-  };
-  std::unique_ptr<float, Free> data;
-  int64_t capacity = 0;
-
-  float* get(int64_t n) {
-    if (n > capacity) {
-      const size_t bytes = (static_cast<size_t>(n) * sizeof(float) + 63) / 64 * 64;
-      data.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-      if (!data) fail("gemm", "out of memory for a packing buffer of " + std::to_string(bytes) + " bytes");
-      capacity = n;
-    }
-    return data.get();
-  }
-};
-thread_local AlignedBuffer packed_a_buffer, packed_b_buffer;
-
-// Interleaves `Width` lines of source, each read along k, into a kc x Width sliver:
-// out[k * Width + w] = first[w * stride + k]. Reads Width streams in step; writes in order.
-template <int64_t Width>
-void interleave_lines(const float* first, int64_t stride, int64_t kc, float* out) {
-  const float* line[Width];
-  for (int64_t w = 0; w < Width; ++w) line[w] = first + w * stride;
-  for (int64_t k = 0; k < kc; ++k)
-    for (int64_t w = 0; w < Width; ++w) out[k * Width + w] = line[w][k];
-}
-
-// pack_a: the mc x kc block op(A)[ic:ic+mc, pc:pc+kc] -> ceil(mc/MR) slivers, each kc x MR (see
-// gemm_kernels.h). Rows past mc are zeros, so the micro-kernel never needs to know about the edge.
-void pack_a(const GemmArgs& g, int64_t ic, int64_t mc, int64_t pc, int64_t kc, float* out) {
-  for (int64_t ir = 0; ir < mc; ir += kMR, out += kc * kMR) {
-    const int64_t rows = std::min(kMR, mc - ir);
-    if (rows == kMR && !g.trans_a) {  // MR rows of A, each read along k
-      interleave_lines<kMR>(g.A + (ic + ir) * g.lda + pc, g.lda, kc, out);
-    } else if (rows == kMR) {  // A stored K x M: column k of the sliver is MR contiguous floats
-      for (int64_t k = 0; k < kc; ++k)
-        std::memcpy(out + k * kMR, g.A + (pc + k) * g.lda + ic + ir, sizeof(float) * kMR);
-    } else {  // the bottom edge, zero-padded
-      for (int64_t k = 0; k < kc; ++k)
-        for (int64_t i = 0; i < kMR; ++i) out[k * kMR + i] = i < rows ? op_a(g, ic + ir + i, pc + k) : 0.0f;
-    }
-  }
-}
-
-// pack_b: the kc x nc panel op(B)[pc:pc+kc, jc:jc+nc] -> ceil(nc/NR) slivers, each kc x NR. Columns past
-// nc are zeros.
-void pack_b(const GemmArgs& g, int64_t pc, int64_t kc, int64_t jc, int64_t nc, float* out) {
-  const int64_t full_cols = nc / kNR * kNR;
-  if (!g.trans_b) {
-    // Row k of every full sliver is NR contiguous floats of B. Walking B row by row reads it in order,
-    // which the hardware prefetcher follows.
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* b_row = g.B + (pc + k) * g.ldb + jc;
-      for (int64_t jr = 0; jr < full_cols; jr += kNR)
-        std::memcpy(out + jr * kc + k * kNR, b_row + jr, sizeof(float) * kNR);
-    }
-  } else {  // B stored N x K: NR rows of B, each read along k
-    for (int64_t jr = 0; jr < full_cols; jr += kNR)
-      interleave_lines<kNR>(g.B + (jc + jr) * g.ldb + pc, g.ldb, kc, out + jr * kc);
-  }
-  if (full_cols < nc) {  // the right edge, zero-padded
-    const int64_t cols = nc - full_cols;
-    for (int64_t k = 0; k < kc; ++k)
-      for (int64_t j = 0; j < kNR; ++j)
-        out[full_cols * kc + k * kNR + j] = j < cols ? op_b(g, pc + k, jc + full_cols + j) : 0.0f;
-  }
-}
 
 // The tiles of t (see MicroTile), each cols <= NR wide. A tile narrower than NR (the right edge of C) is
 // computed whole into a scratch tile, from a zero-padded B sliver, and only its real columns are written,
@@ -153,14 +77,25 @@ inline void micro_tiles(gemm_detail::MicroKernel kernel, const MicroTile& t, int
   edge_tiles(kernel, t, cols);
 }
 
+// Whether blocked_gemm reads A where it is instead of packing it. Packing an A block costs about one pass
+// of the micro-kernel over it, repaid only across the N / NR slivers of B that sweep it: for a narrow C (a
+// Transformer's N = 64..512) that is 10-25% of the time. A row-major A read in place is as fast for the
+// kernel: the MR rows of a tile are MR streams the prefetcher follows, and each 64-byte line serves 16
+// values of k. Measured (bench_matmul, bench_train, one run each): 1T square n = 256..1024 +2..6%, a
+// training step -7..9%. A stored transposed (trans_a) is still packed: in place it would be read one
+// cache line per k for MR floats. B is always packed (below): in place, its rows ldb apart would fight
+// over a few L1 sets.
+bool read_a_in_place(const GemmArgs& g) { return !g.trans_a; }
+
 // The blocked algorithm, serially, on the block C[m_begin:m_end, n_begin:n_end]. Each element of C gets
 // the same sums in the same order whatever block it falls in, so any split of C gives bitwise equal results.
 void blocked_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_begin, int64_t m_end,
                   int64_t n_begin, int64_t n_end) {
   const int64_t nc_max = std::min(kNC, (n_end - n_begin + kNR - 1) / kNR * kNR);
   const int64_t mc_max = std::min(kMC, (m_end - m_begin + kMR - 1) / kMR * kMR);
-  float* packed_b = packed_b_buffer.get(kKC * nc_max);
-  float* packed_a = packed_a_buffer.get(kKC * mc_max);
+  float* packed_b = packed_b_buffer().get(kKC * nc_max);
+  const bool a_in_place = read_a_in_place(g);
+  float* packed_a = a_in_place ? nullptr : packed_a_buffer().get(kKC * mc_max);
 
   for (int64_t jc = n_begin; jc < n_end; jc += kNC) {  // 5th loop around micro-kernel: NC columns of C
     const int64_t nc = std::min(kNC, n_end - jc);
@@ -170,21 +105,21 @@ void blocked_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_
       pack_b(g, pc, kc, jc, nc, packed_b);
       for (int64_t ic = m_begin; ic < m_end; ic += kMC) {  // 3rd loop: MC rows of C
         const int64_t mc = std::min(kMC, m_end - ic);
-        pack_a(g, ic, mc, pc, kc, packed_a);
+        if (!a_in_place) pack_a(g, ic, mc, pc, kc, packed_a);
         for (int64_t jr = 0; jr < nc; jr += kNR) {  // 2nd loop: one NR-wide B sliver (stays in L1)
           // 1st loop, inside the kernel: down the MR-tall A slivers, then the short one at the bottom.
           MicroTile t{.rows = kMR,
                       .kc = kc,
-                      .a = packed_a,
-                      .a_row_stride = 1,
-                      .a_col_stride = kMR,
+                      .a = a_in_place ? g.A + ic * g.lda + pc : packed_a,
+                      .a_row_stride = a_in_place ? g.lda : 1,
+                      .a_col_stride = a_in_place ? 1 : kMR,
                       .b = packed_b + jr * kc,
                       .b_row_stride = kNR,
                       .c = g.C + ic * g.ldc + jc + jr,
                       .ldc = g.ldc,
                       .accumulate = accumulate,
                       .tiles = mc / kMR,
-                      .a_step = kMR * kc,
+                      .a_step = a_in_place ? kMR * g.lda : kMR * kc,
                       .c_step = kMR * g.ldc};
           const int64_t cols = std::min(kNR, nc - jr);
           micro_tiles(kernel, t, cols);
@@ -207,7 +142,7 @@ void direct_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_b
   const int64_t n = n_end - n_begin, full_cols = g.trans_b ? 0 : n / kNR * kNR;
   float* packed_b = nullptr;
   if (full_cols < n) {
-    packed_b = packed_b_buffer.get(g.K * ((n - full_cols + kNR - 1) / kNR * kNR));
+    packed_b = packed_b_buffer().get(g.K * ((n - full_cols + kNR - 1) / kNR * kNR));
     pack_b(g, 0, g.K, n_begin + full_cols, n - full_cols, packed_b);
   }
 

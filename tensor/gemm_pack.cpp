@@ -1,0 +1,79 @@
+// Packing for the blocked GEMM (see gemm_pack.h): copies of op(A) and op(B) blocks into the contiguous
+// slivers the micro-kernel walks, so that its loads are sequential whatever the strides and transposes.
+#include "tensor/gemm_pack.h"
+
+#include <cstring>
+#include <string>
+
+#include "tensor/error.h"
+#include "tensor/gemm_kernels.h"
+
+namespace qkv::gemm_detail {
+namespace {
+
+// Interleaves `Width` lines of source, each read along k, into a kc x Width sliver:
+// out[k * Width + w] = first[w * stride + k]. Reads Width streams in step; writes in order.
+template <int64_t Width>
+void interleave_lines(const float* first, int64_t stride, int64_t kc, float* out) {
+  const float* line[Width];
+  for (int64_t w = 0; w < Width; ++w) line[w] = first + w * stride;
+  for (int64_t k = 0; k < kc; ++k)
+    for (int64_t w = 0; w < Width; ++w) out[k * Width + w] = line[w][k];
+}
+
+}  // namespace
+
+void AlignedBuffer::out_of_memory(size_t bytes) {
+  fail("gemm", "out of memory for a packing buffer of " + std::to_string(bytes) + " bytes");
+}
+
+AlignedBuffer& packed_a_buffer() {
+  thread_local AlignedBuffer buffer;
+  return buffer;
+}
+AlignedBuffer& packed_b_buffer() {
+  thread_local AlignedBuffer buffer;
+  return buffer;
+}
+
+// pack_a: the mc x kc block op(A)[ic:ic+mc, pc:pc+kc] -> ceil(mc/MR) slivers, each kc x MR (see
+// gemm_kernels.h). Rows past mc are zeros, so the micro-kernel never needs to know about the edge.
+void pack_a(const GemmArgs& g, int64_t ic, int64_t mc, int64_t pc, int64_t kc, float* out) {
+  for (int64_t ir = 0; ir < mc; ir += kMR, out += kc * kMR) {
+    const int64_t rows = std::min(kMR, mc - ir);
+    if (rows == kMR && !g.trans_a) {  // MR rows of A, each read along k
+      interleave_lines<kMR>(g.A + (ic + ir) * g.lda + pc, g.lda, kc, out);
+    } else if (rows == kMR) {  // A stored K x M: column k of the sliver is MR contiguous floats
+      for (int64_t k = 0; k < kc; ++k)
+        std::memcpy(out + k * kMR, g.A + (pc + k) * g.lda + ic + ir, sizeof(float) * kMR);
+    } else {  // the bottom edge, zero-padded
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t i = 0; i < kMR; ++i) out[k * kMR + i] = i < rows ? op_a(g, ic + ir + i, pc + k) : 0.0f;
+    }
+  }
+}
+
+// pack_b: the kc x nc panel op(B)[pc:pc+kc, jc:jc+nc] -> ceil(nc/NR) slivers, each kc x NR. Columns past
+// nc are zeros.
+void pack_b(const GemmArgs& g, int64_t pc, int64_t kc, int64_t jc, int64_t nc, float* out) {
+  const int64_t full_cols = nc / kNR * kNR;
+  if (!g.trans_b) {
+    // Row k of every full sliver is NR contiguous floats of B. Walking B row by row reads it in order,
+    // which the hardware prefetcher follows.
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* b_row = g.B + (pc + k) * g.ldb + jc;
+      for (int64_t jr = 0; jr < full_cols; jr += kNR)
+        std::memcpy(out + jr * kc + k * kNR, b_row + jr, sizeof(float) * kNR);
+    }
+  } else {  // B stored N x K: NR rows of B, each read along k
+    for (int64_t jr = 0; jr < full_cols; jr += kNR)
+      interleave_lines<kNR>(g.B + (jc + jr) * g.ldb + pc, g.ldb, kc, out + jr * kc);
+  }
+  if (full_cols < nc) {  // the right edge, zero-padded
+    const int64_t cols = nc - full_cols;
+    for (int64_t k = 0; k < kc; ++k)
+      for (int64_t j = 0; j < kNR; ++j)
+        out[full_cols * kc + k * kNR + j] = j < cols ? op_b(g, pc + k, jc + full_cols + j) : 0.0f;
+  }
+}
+}  // namespace qkv::gemm_detail
