@@ -2,6 +2,7 @@
 // slivers the micro-kernel walks, so that its loads are sequential whatever the strides and transposes.
 #include "tensor/gemm_pack.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -19,6 +20,16 @@ void interleave_lines(const float* first, int64_t stride, int64_t kc, float* out
   for (int64_t w = 0; w < Width; ++w) line[w] = first + w * stride;
   for (int64_t k = 0; k < kc; ++k)
     for (int64_t w = 0; w < Width; ++w) out[k * Width + w] = line[w][k];
+}
+
+// Copies line `line` of an operand, elements first..first+count along k, to out[0], out[width],
+// out[2 * width], ...: one row of a sliver's edge. The line runs along k in memory (stride 1) when
+// `along_k`, else across it (stride ld), e.g. a column of a row-major B.
+void copy_line(const float* x, int64_t ld, bool along_k, int64_t line, int64_t first, int64_t count,
+               int64_t width, float* out) {
+  const float* p = along_k ? x + line * ld + first : x + first * ld + line;
+  const int64_t step = along_k ? 1 : ld;
+  for (int64_t k = 0; k < count; ++k) out[k * width] = p[k * step];
 }
 
 }  // namespace
@@ -46,9 +57,9 @@ void pack_a(const GemmArgs& g, int64_t ic, int64_t mc, int64_t pc, int64_t kc, f
     } else if (rows == kMR) {  // A stored K x M: column k of the sliver is MR contiguous floats
       for (int64_t k = 0; k < kc; ++k)
         std::memcpy(out + k * kMR, g.A + (pc + k) * g.lda + ic + ir, sizeof(float) * kMR);
-    } else {  // the bottom edge, zero-padded
-      for (int64_t k = 0; k < kc; ++k)
-        for (int64_t i = 0; i < kMR; ++i) out[k * kMR + i] = i < rows ? op_a(g, ic + ir + i, pc + k) : 0.0f;
+    } else {  // the bottom edge: zeros, then the rows there are, one at a time
+      std::fill_n(out, kc * kMR, 0.0f);
+      for (int64_t i = 0; i < rows; ++i) copy_line(g.A, g.lda, !g.trans_a, ic + ir + i, pc, kc, kMR, out + i);
     }
   }
 }
@@ -69,11 +80,11 @@ void pack_b(const GemmArgs& g, int64_t pc, int64_t kc, int64_t jc, int64_t nc, f
     for (int64_t jr = 0; jr < full_cols; jr += kNR)
       interleave_lines<kNR>(g.B + (jc + jr) * g.ldb + pc, g.ldb, kc, out + jr * kc);
   }
-  if (full_cols < nc) {  // the right edge, zero-padded
-    const int64_t cols = nc - full_cols;
-    for (int64_t k = 0; k < kc; ++k)
-      for (int64_t j = 0; j < kNR; ++j)
-        out[full_cols * kc + k * kNR + j] = j < cols ? op_b(g, pc + k, jc + full_cols + j) : 0.0f;
+  if (full_cols < nc) {  // the right edge: zeros, then the columns there are, one at a time
+    float* edge = out + full_cols * kc;
+    std::fill_n(edge, kc * kNR, 0.0f);
+    for (int64_t j = 0; j < nc - full_cols; ++j)
+      copy_line(g.B, g.ldb, g.trans_b, jc + full_cols + j, pc, kc, kNR, edge + j);
   }
 }
 }  // namespace qkv::gemm_detail
