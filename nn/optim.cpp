@@ -2,7 +2,9 @@
 // numbers, under no graph: an optimizer step is not part of what backward differentiates.
 #include "nn/optim.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "tensor/creation.h"
 #include "tensor/parallel.h"
@@ -105,18 +107,30 @@ void Adam::step() {
   const AdamConstants k{
       lr, beta1_, beta2_, eps_, weight_decay_, 1 - std::pow(beta1_, t), 1 - std::pow(beta2_, t)};
   const auto update = decoupled_ ? adam_elements<true> : adam_elements<false>;
+  // Every parameter's elements, end to end, as one index range: one parallel_for for the whole step (a
+  // model has dozens of small parameters; one parallel_for each would mostly wait for threads).
+  struct Slot {
+    float *w, *m, *v;
+    const float* g;
+    int64_t first;  // where this parameter starts in the joint range
+  };
+  std::vector<Slot> slots;
+  int64_t total = 0;
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor p = params_[i].second;
     const Tensor grad = p.grad();
     if (!grad.defined()) continue;
-    float* w = p.mutable_data();
-    float* m = m_[i].mutable_data();
-    float* v = v_[i].mutable_data();
-    const float* g = grad.data();
-    // Each element is updated on its own, so threads split the elements: the same bits for any count.
-    parallel_for(p.numel(), kElementsPerThread,
-                 [=](int64_t begin, int64_t end) { update(w, m, v, g, begin, end, k); });
+    slots.push_back({p.mutable_data(), m_[i].mutable_data(), v_[i].mutable_data(), grad.data(), total});
+    total += p.numel();
   }
+  // Each element is updated on its own, so threads split the elements: the same bits for any count.
+  parallel_for(total, kElementsPerThread, [&](int64_t begin, int64_t end) {
+    for (size_t s = 0; s < slots.size(); ++s) {
+      const int64_t first = slots[s].first, last = s + 1 < slots.size() ? slots[s + 1].first : total;
+      const int64_t lo = std::max(begin, first), hi = std::min(end, last);
+      if (lo < hi) update(slots[s].w, slots[s].m, slots[s].v, slots[s].g, lo - first, hi - first, k);
+    }
+  });
 }
 
 NamedTensors Adam::state() const {
