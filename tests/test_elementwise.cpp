@@ -129,7 +129,7 @@ TEST_CASE("elementwise: relu_backward and gelu_backward match central difference
     const float v = x.data()[i], h = 1e-3f;
     const double slope =
         (kernels::gelu(scalar(v + h)).item() - kernels::gelu(scalar(v - h)).item()) / (2.0 * h);
-    CHECK(dx.data()[i] == Approx(g.data()[i] * slope).epsilon(1e-3));
+    CHECK(dx.data()[i] == Catch::Approx(g.data()[i] * slope).epsilon(1e-3));
   }
 }
 

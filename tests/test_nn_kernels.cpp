@@ -123,21 +123,21 @@ TEST_CASE("nn_kernels: cross_entropy equals -mean of log_softmax at the targets"
   for (int64_t r = 0; r < 4; ++r) want -= logp.at({r, static_cast<int64_t>(targets.data()[r])}) / 4.0;
   const auto out = kernels::cross_entropy(logits, targets);
   CHECK(out.loss.shape() == Shape{});
-  CHECK(out.loss.item() == Approx(want).epsilon(1e-6));
+  CHECK(out.loss.item() == Catch::Approx(want).epsilon(1e-6));
   CHECK(out.kept == 4);
   check_close(out.probs, kernels::softmax(logits, 1), 1e-7f);
 }
 
 TEST_CASE("nn_kernels: cross_entropy is stable for huge logits") {
   const auto out = kernels::cross_entropy(tensor({1e30f, 0, -1e30f, 1e30f}, {2, 2}), tensor({0, 0}));
-  CHECK(out.loss.item() == Approx(1e30f));  // row 0 costs 0, row 1 (wrong by 2e30) costs 2e30
+  CHECK(out.loss.item() == Catch::Approx(1e30f));  // row 0 costs 0, row 1 (wrong by 2e30) costs 2e30
 }
 
 TEST_CASE("nn_kernels: ignore_index rows count for nothing, and all ignored gives 0 and zero gradient") {
   const Tensor logits = tensor({1, 2, 3, 0, 0, 9}, {2, 3});
   const auto some = kernels::cross_entropy(logits, tensor({2, -100}));
   CHECK(some.kept == 1);
-  CHECK(some.loss.item() == Approx(-kernels::log_softmax(logits, 1).at({0, 2})));
+  CHECK(some.loss.item() == Catch::Approx(-kernels::log_softmax(logits, 1).at({0, 2})));
   const Tensor d = kernels::cross_entropy_backward(some, tensor({2, -100}), -100, 0, 1);
   for (int64_t j = 0; j < 3; ++j) CHECK(d.at({1, j}) == 0);
   const auto none = kernels::cross_entropy(logits, tensor({7, 7}), 7);
@@ -152,7 +152,7 @@ TEST_CASE("nn_kernels: label smoothing mixes in eps/V of every class") {
   const Tensor logp = kernels::log_softmax(logits, 1);
   const double all = logp.at({0, 0}) + logp.at({0, 1}) + logp.at({0, 2});
   const double want = -((1 - eps) * logp.at({0, 0}) + eps / 3 * all);
-  CHECK(kernels::cross_entropy(logits, target, -100, eps).loss.item() == Approx(want).epsilon(1e-6));
+  CHECK(kernels::cross_entropy(logits, target, -100, eps).loss.item() == Catch::Approx(want).epsilon(1e-6));
 }
 
 TEST_CASE("nn_kernels: cross_entropy_backward matches central differences (with smoothing, ignore)") {
@@ -167,7 +167,7 @@ TEST_CASE("nn_kernels: cross_entropy_backward matches central differences (with 
                                                    targets, -100, eps, dloss);
   for (int64_t i = 0; i < 12; ++i) {
     INFO("element " << i);
-    CHECK(d.data()[i] == Approx(qkv::testing::central_difference(logits, i, loss)).margin(2e-3));
+    CHECK(d.data()[i] == Catch::Approx(qkv::testing::central_difference(logits, i, loss)).margin(2e-3));
   }
 }
 
@@ -227,8 +227,8 @@ TEST_CASE("nn_kernels: dropout_mask holds only 0 and 1/(1-p) and keeps the mean 
     REQUIRE((v == 0 || v == 1 / (1 - p)));
     dropped += v == 0;
   }
-  CHECK(kernels::mean_all(mask).item() == Approx(1).margin(0.01));
-  CHECK(static_cast<double>(dropped) / 100000 == Approx(p).margin(0.01));
+  CHECK(kernels::mean_all(mask).item() == Catch::Approx(1).margin(0.01));
+  CHECK(static_cast<double>(dropped) / 100000 == Catch::Approx(p).margin(0.01));
   // the same seed gives the same mask
   Generator again(15);
   CHECK(qkv::testing::bitwise_equal(mask, kernels::dropout_mask({100000}, p, again)));

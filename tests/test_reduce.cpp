@@ -64,8 +64,8 @@ TEST_CASE("reduce: sum_all, mean_all and max_all") {
 TEST_CASE("reduce: sums are accurate over a million small terms") {
   // A float accumulator drifts here (1e6 * 0.1 runs into float's 7 digits); double does not.
   const Tensor x = full({1000000}, 0.1f);
-  CHECK(kernels::sum_all(x).item() == Approx(100000.0).epsilon(1e-6));
-  CHECK(kernels::sum(x.view({1000, 1000}), 0).at({0}) == Approx(100.0).epsilon(1e-6));
+  CHECK(kernels::sum_all(x).item() == Catch::Approx(100000.0).epsilon(1e-6));
+  CHECK(kernels::sum(x.view({1000, 1000}), 0).at({0}) == Catch::Approx(100.0).epsilon(1e-6));
 }
 
 TEST_CASE("reduce: max along a dim gives values and the first index of the maximum") {

@@ -29,10 +29,10 @@ TEST_CASE("softmax: rows sum to 1 along every dim") {
   const Tensor x = kernels::mul_scalar(randn({3, 4, 5}, gen), 5);
   for (int64_t d = -3; d < 3; ++d) {
     const Tensor totals = kernels::sum(kernels::softmax(x, d), d);
-    for (float t : totals.to_vector()) CHECK(t == Approx(1).epsilon(1e-6));
+    for (float t : totals.to_vector()) CHECK(t == Catch::Approx(1).epsilon(1e-6));
     // log_softmax is the log of softmax, along the same dim.
     const Tensor logs = kernels::log(kernels::softmax(x, d)), direct = kernels::log_softmax(x, d);
-    for (int64_t i = 0; i < x.numel(); ++i) CHECK(direct.data()[i] == Approx(logs.data()[i]).margin(1e-5));
+    for (int64_t i = 0; i < x.numel(); ++i) CHECK(direct.data()[i] == Catch::Approx(logs.data()[i]).margin(1e-5));
   }
 }
 
@@ -40,8 +40,8 @@ TEST_CASE("softmax: stable for logits of +-1e30") {
   const Tensor x = tensor({1e30f, 0, -1e30f, 1e30f}, {1, 4});
   check_values(kernels::softmax(x, 1), {1, 4}, {0.5f, 0, 0, 0.5f});
   const Tensor ls = kernels::log_softmax(x, 1);
-  CHECK(ls.at({0, 0}) == Approx(-std::log(2.0f)));
-  CHECK(ls.at({0, 1}) == Approx(-1e30f));
+  CHECK(ls.at({0, 0}) == Catch::Approx(-std::log(2.0f)));
+  CHECK(ls.at({0, 1}) == Catch::Approx(-1e30f));
   check_values(kernels::softmax(tensor({-1e30f, -1e30f}), 0), {2}, {0.5f, 0.5f});
 }
 
@@ -68,7 +68,7 @@ TEST_CASE("softmax: backward matches central differences (dim 0 and dim -1)") {
       const Tensor dx = log ? kernels::log_softmax_backward(y, w, dim) : kernels::softmax_backward(y, w, dim);
       for (int64_t i : {0, 5, 11}) {
         INFO("dim " << dim << (log ? " log_softmax" : " softmax") << ", element " << i);
-        CHECK(dx.data()[i] == Approx(qkv::testing::central_difference(x, i, loss)).margin(2e-3));
+        CHECK(dx.data()[i] == Catch::Approx(qkv::testing::central_difference(x, i, loss)).margin(2e-3));
       }
     }
   }
