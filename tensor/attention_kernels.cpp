@@ -41,11 +41,20 @@ Heads check_heads(const char* op, const Tensor& q, const Tensor& k, const Tensor
   return {q.size(0), q.size(1), k.size(1), H, q.size(2) / H, v.size(2) / H};
 }
 
-// The keep row for query t of batch b: keep is [B|1, T|1, S], stretched along its size-1 dims.
-const float* keep_row(const Tensor& keep, int64_t b, int64_t t) {
-  const int64_t S = keep.size(2);
-  return keep.data() + ((keep.size(0) == 1 ? 0 : b) * keep.size(1) + (keep.size(1) == 1 ? 0 : t)) * S;
-}
+// The keep mask [B|1, T|1, S] as rows: row (b, t) stretched along its size-1 dims. Sizes read once (a
+// Tensor::size call checks its argument, too slow for every row of every head).
+struct KeepRows {
+  const float* data = nullptr;  // no mask
+  int64_t b_step = 0, t_step = 0;
+  explicit KeepRows(const Tensor& keep) {
+    if (!keep.defined()) return;
+    const Shape& s = keep.shape();
+    data = keep.data();
+    t_step = s[1] == 1 ? 0 : s[2];
+    b_step = s[0] == 1 ? 0 : s[1] * s[2];
+  }
+  const float* row(int64_t b, int64_t t) const { return data ? data + b * b_step + t * t_step : nullptr; }
+};
 
 // Runs fn(b, h) for every head of every batch entry, split across threads by whole (b, h) pairs.
 template <class F>
@@ -74,14 +83,18 @@ AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tenso
 
   AttentionForward r{Tensor::empty({s.B, s.T, s.v_width()}), Tensor::empty(map_shape), Tensor()};
   r.dropped = drop_mask.defined() ? Tensor::empty(map_shape) : r.weights;
+  const KeepRows keep_rows(keep);
+  const float *qd = q.data(), *kd = k.data(), *vd = v.data(),
+              *md = drop_mask.defined() ? drop_mask.data() : nullptr;
+  float *wd = r.weights.mutable_data(), *dd = r.dropped.mutable_data(), *od = r.out.mutable_data();
   for_each_head(s, [&](int64_t b, int64_t h) {
-    float* w = r.weights.mutable_data() + s.map_at(b, h);
+    float* w = wd + s.map_at(b, h);
     // scores = Q_bh K_bh^T: [T,Dh] @ [S,Dh]^T -> [T,S], both read in place with row stride H*Dh
-    gemm({s.T, s.S, s.Dh, q.data() + s.q_at(b, h), s.qk_width(), false, k.data() + s.k_at(b, h), s.qk_width(),
-          true, w, s.S, false});
+    gemm({s.T, s.S, s.Dh, qd + s.q_at(b, h), s.qk_width(), false, kd + s.k_at(b, h), s.qk_width(), true, w,
+          s.S, false});
     for (int64_t t = 0; t < s.T; ++t) {  // weights row t = softmax(scale * scores, masked to -inf)
       float* row = w + t * s.S;
-      const float* kept = keep.defined() ? keep_row(keep, b, t) : nullptr;
+      const float* kept = keep_rows.row(b, t);
       for (int64_t j = 0; j < s.S; ++j) row[j] = kept && kept[j] == 0 ? kNegInf : row[j] * scale;
       const float max = vmath::max(row, s.S);
       if (max == kNegInf) {  // every key masked: zero weights (as nn::masked_softmax)
@@ -91,14 +104,14 @@ AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tenso
       const auto inv_sum = static_cast<float>(1.0 / vmath::exp_shifted_sum(row, max, row, s.S));
       for (int64_t j = 0; j < s.S; ++j) row[j] *= inv_sum;
     }
-    float* d = r.dropped.mutable_data() + s.map_at(b, h);
-    if (drop_mask.defined()) {
-      const float* m = drop_mask.data() + s.map_at(b, h);
+    float* d = dd + s.map_at(b, h);
+    if (md) {
+      const float* m = md + s.map_at(b, h);
       for (int64_t i = 0; i < s.T * s.S; ++i) d[i] = w[i] * m[i];
     }
     // out_bh = dropped V_bh: [T,S] @ [S,Dv] -> [T,Dv], written into out's columns h*Dv.. (row stride H*Dv)
-    gemm({s.T, s.Dv, s.S, d, s.S, false, v.data() + s.v_at(b, h), s.v_width(), false,
-          r.out.mutable_data() + s.out_at(b, h), s.v_width(), false});
+    gemm({s.T, s.Dv, s.S, d, s.S, false, vd + s.v_at(b, h), s.v_width(), false, od + s.out_at(b, h),
+          s.v_width(), false});
   });
   return r;
 }
@@ -112,19 +125,22 @@ AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Ten
                                    std::to_string(s.B) + "," + std::to_string(s.T) + "," +
                                    std::to_string(s.v_width()) + "]");
   AttentionGrads g{Tensor::empty(q.shape()), Tensor::empty(k.shape()), Tensor::empty(v.shape())};
+  const float *qd = q.data(), *kd = k.data(), *vd = v.data(), *wd = weights.data(), *dd = dropped.data();
+  const float *gd = dout.data(), *md = drop_mask.defined() ? drop_mask.data() : nullptr;
+  float *dqd = g.dq.mutable_data(), *dkd = g.dk.mutable_data(), *dvd = g.dv.mutable_data();
   for_each_head(s, [&](int64_t b, int64_t h) {
-    const float* w = weights.data() + s.map_at(b, h);
-    const float* d = dropped.data() + s.map_at(b, h);
-    const float* dy = dout.data() + s.out_at(b, h);
+    const float* w = wd + s.map_at(b, h);
+    const float* d = dd + s.map_at(b, h);
+    const float* dy = gd + s.out_at(b, h);
     // dV_bh = dropped^T dout_bh: [T,S]^T @ [T,Dv] -> [S,Dv]
-    gemm({s.S, s.Dv, s.T, d, s.S, true, dy, s.v_width(), false, g.dv.mutable_data() + s.v_at(b, h),
-          s.v_width(), false});
+    gemm({s.S, s.Dv, s.T, d, s.S, true, dy, s.v_width(), false, dvd + s.v_at(b, h), s.v_width(), false});
     // d(dropped) = dout_bh V_bh^T: [T,Dv] @ [S,Dv]^T -> [T,S], then through the dropout mask to d(weights)
-    std::vector<float> dmap(s.T * s.S);
-    gemm({s.T, s.S, s.Dv, dy, s.v_width(), false, v.data() + s.v_at(b, h), s.v_width(), true, dmap.data(),
-          s.S, false});
-    if (drop_mask.defined()) {
-      const float* m = drop_mask.data() + s.map_at(b, h);
+    thread_local std::vector<float> dmap;  // one [T,S] map per thread, reused across heads and calls
+    dmap.resize(s.T * s.S);
+    gemm({s.T, s.S, s.Dv, dy, s.v_width(), false, vd + s.v_at(b, h), s.v_width(), true, dmap.data(), s.S,
+          false});
+    if (md) {
+      const float* m = md + s.map_at(b, h);
       for (int64_t i = 0; i < s.T * s.S; ++i) dmap[i] *= m[i];
     }
     // softmax backward, times the scale: d(scores) = scale * w * (dw - sum_j dw_j w_j), row by row.
@@ -136,10 +152,10 @@ AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Ten
       for (int64_t j = 0; j < s.S; ++j) gr[j] = scale * (wr[j] * (gr[j] - dot));
     }
     // dQ_bh = d(scores) K_bh: [T,S] @ [S,Dh] -> [T,Dh];  dK_bh = d(scores)^T Q_bh: [T,S]^T @ [T,Dh] -> [S,Dh]
-    gemm({s.T, s.Dh, s.S, dmap.data(), s.S, false, k.data() + s.k_at(b, h), s.qk_width(), false,
-          g.dq.mutable_data() + s.q_at(b, h), s.qk_width(), false});
-    gemm({s.S, s.Dh, s.T, dmap.data(), s.S, true, q.data() + s.q_at(b, h), s.qk_width(), false,
-          g.dk.mutable_data() + s.k_at(b, h), s.qk_width(), false});
+    gemm({s.T, s.Dh, s.S, dmap.data(), s.S, false, kd + s.k_at(b, h), s.qk_width(), false, dqd + s.q_at(b, h),
+          s.qk_width(), false});
+    gemm({s.S, s.Dh, s.T, dmap.data(), s.S, true, qd + s.q_at(b, h), s.qk_width(), false, dkd + s.k_at(b, h),
+          s.qk_width(), false});
   });
   return g;
 }
