@@ -92,16 +92,26 @@ AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tenso
     // scores = Q_bh K_bh^T: [T,Dh] @ [S,Dh]^T -> [T,S], both read in place with row stride H*Dh
     gemm({s.T, s.S, s.Dh, qd + s.q_at(b, h), s.qk_width(), false, kd + s.k_at(b, h), s.qk_width(), true, w,
           s.S, false});
-    for (int64_t t = 0; t < s.T; ++t) {  // weights row t = softmax(scale * scores, masked to -inf)
+    // weights row t = softmax(scale * scores, masked to -inf), in three sweeps over the whole [T,S] map so
+    // that the exps of all rows are independent work for the vector units (row by row, each short row's
+    // exp is a chain of dependent steps). The same bits as nn::masked_softmax: exp_shifted_sum's steps.
+    for (int64_t t = 0; t < s.T; ++t) {  // scale, mask, subtract the row's max
       float* row = w + t * s.S;
       const float* kept = keep_rows.row(b, t);
-      for (int64_t j = 0; j < s.S; ++j) row[j] = kept && kept[j] == 0 ? kNegInf : row[j] * scale;
-      const float max = vmath::max(row, s.S);
-      if (max == kNegInf) {  // every key masked: zero weights (as nn::masked_softmax)
-        std::fill_n(row, s.S, 0.0f);
-        continue;
+      float max = kNegInf;  // as vmath::max: NaN entries are skipped (and an all-NaN row stays NaN below)
+      for (int64_t j = 0; j < s.S; ++j) {
+        row[j] = kept && kept[j] == 0 ? kNegInf : row[j] * scale;
+        max = row[j] > max ? row[j] : max;
       }
-      const auto inv_sum = static_cast<float>(1.0 / vmath::exp_shifted_sum(row, max, row, s.S));
+      if (max == kNegInf) continue;  // every key masked: stays -inf, so exp gives the zero weights
+      for (int64_t j = 0; j < s.S; ++j) row[j] -= max;
+    }
+    vmath::exp_nonpositive(w, w, s.T * s.S);
+    for (int64_t t = 0; t < s.T; ++t) {  // normalise; a fully masked row sums to 0 and stays 0
+      float* row = w + t * s.S;
+      const double total = vmath::sum(row, s.S);
+      if (total == 0) continue;
+      const auto inv_sum = static_cast<float>(1.0 / total);
       for (int64_t j = 0; j < s.S; ++j) row[j] *= inv_sum;
     }
     float* d = dd + s.map_at(b, h);

@@ -15,7 +15,8 @@ namespace qkv::kernels::vmath {
 // Compiled with -mavx2 -mfma (vector_math_avx2.cpp): called only when the CPU has both.
 namespace avx2 {
 float max(const float* x, int64_t n);
-double exp_shifted_sum(const float* x, float shift, float* y, int64_t n);
+void exp_nonpositive(const float* x, float* y, int64_t n);
+double sum(const float* x, int64_t n);
 double dot(const float* a, const float* b, int64_t n);
 void normal_cdf(const float* x, float* cdf, int64_t n);
 void gelu(const float* x, float* y, float* cdf, int64_t n);
@@ -61,11 +62,22 @@ float max(const float* x, int64_t n) {
   return m;
 }
 
+void exp_nonpositive(const float* x, float* y, int64_t n) {
+  QKV_VMATH_DISPATCH(exp_nonpositive(x, y, n));
+  for (int64_t j = 0; j < n; ++j) y[j] = std::exp(x[j]);
+}
+
+double sum(const float* x, int64_t n) {
+  QKV_VMATH_DISPATCH(sum(x, n));
+  double total = 0;
+  for (int64_t j = 0; j < n; ++j) total += x[j];
+  return total;
+}
+
 double exp_shifted_sum(const float* x, float shift, float* y, int64_t n) {
-  QKV_VMATH_DISPATCH(exp_shifted_sum(x, shift, y, n));
-  double sum = 0;
-  for (int64_t j = 0; j < n; ++j) sum += y[j] = std::exp(x[j] - shift);
-  return sum;
+  for (int64_t j = 0; j < n; ++j) y[j] = x[j] - shift;
+  exp_nonpositive(y, y, n);
+  return sum(y, n);
 }
 
 double dot(const float* a, const float* b, int64_t n) {

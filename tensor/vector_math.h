@@ -18,8 +18,15 @@ namespace qkv::kernels::vmath {
 // max of x[0..n), n >= 1; NaN entries are skipped unless all are NaN (as std::max(max, x) in a loop).
 float max(const float* x, int64_t n);
 
-// y[j] = exp(x[j] - shift) and returns the sum of the y[j], accumulated in double: softmax's middle pass.
-// x[j] - shift must be <= 0 or NaN (shift is the lane's max); -inf gives exactly 0.
+// y[j] = exp(x[j]) for x[j] <= 0 or NaN; -inf gives exactly 0. y may be x. Elementwise: a value gets the
+// same bits wherever it sits, so one call over many softmax rows equals one call per row.
+void exp_nonpositive(const float* x, float* y, int64_t n);
+
+// The sum of x[0..n), accumulated in double in a fixed order (so the same values give the same bits).
+double sum(const float* x, int64_t n);
+
+// y[j] = exp(x[j] - shift) and returns sum(y): softmax's middle pass, where shift is the lane's max so
+// every x[j] - shift is <= 0. The three steps above, in order.
 double exp_shifted_sum(const float* x, float shift, float* y, int64_t n);
 
 // sum of a[j] * b[j], accumulated in double: softmax backward's dot product.

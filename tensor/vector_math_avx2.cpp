@@ -138,14 +138,13 @@ float max(const float* x, int64_t n) {
   return any_number ? r : NAN;
 }
 
-double exp_shifted_sum(const float* x, float shift, float* y, int64_t n) {
+void exp_nonpositive(const float* x, float* y, int64_t n) {
+  in_steps_of_8(n, [&](int64_t j, int64_t count) { store(y, j, exp_nonpositive(load(x, j, count)), count); });
+}
+
+double sum(const float* x, int64_t n) {
   __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
-  in_steps_of_8(n, [&](int64_t j, int64_t count) {
-    __m256 e = exp_nonpositive(_mm256_sub_ps(load(x, j, count), splat(shift)));
-    if (count < 8) e = _mm256_and_ps(e, _mm256_castsi256_ps(first_lanes(count)));  // padding adds nothing
-    add_to_sums(lo, hi, e);
-    store(y, j, e, count);
-  });
+  in_steps_of_8(n, [&](int64_t j, int64_t count) { add_to_sums(lo, hi, load(x, j, count)); });  // padding: 0
   return horizontal_sum(lo, hi);
 }
 
