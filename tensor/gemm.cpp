@@ -82,10 +82,12 @@ inline void micro_tiles(gemm_detail::MicroKernel kernel, const MicroTile& t, int
 // Transformer's N = 64..512) that is 10-25% of the time. A row-major A read in place is as fast for the
 // kernel: the MR rows of a tile are MR streams the prefetcher follows, and each 64-byte line serves 16
 // values of k. Measured (bench_matmul, bench_train, one run each): 1T square n = 256..1024 +2..6%, a
-// training step -7..9%. A stored transposed (trans_a) is still packed: in place it would be read one
-// cache line per k for MR floats. B is always packed (below): in place, its rows ldb apart would fight
-// over a few L1 sets.
-bool read_a_in_place(const GemmArgs& g) { return !g.trans_a; }
+// training step -7..9%. A stored transposed (trans_a, every weight gradient g^T x) gives the kernel one
+// cache line per k for MR floats: still better than packing when C is at most 4 slivers wide (64 x 64 x
+// 768: 92 -> 107 GFLOPS, a training step -3%), worse from 128 columns (1024^3: 105 -> 88). B is always
+// packed: in place, its rows ldb apart would fight over a few L1 sets.
+constexpr int64_t kTransposedAInPlaceMaxN = 64;
+bool read_a_in_place(const GemmArgs& g) { return !g.trans_a || g.N <= kTransposedAInPlaceMaxN; }
 
 // The blocked algorithm, serially, on the block C[m_begin:m_end, n_begin:n_end]. Each element of C gets
 // the same sums in the same order whatever block it falls in, so any split of C gives bitwise equal results.
@@ -110,16 +112,25 @@ void blocked_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_
           // 1st loop, inside the kernel: down the MR-tall A slivers, then the short one at the bottom.
           MicroTile t{.rows = kMR,
                       .kc = kc,
-                      .a = a_in_place ? g.A + ic * g.lda + pc : packed_a,
-                      .a_row_stride = a_in_place ? g.lda : 1,
-                      .a_col_stride = a_in_place ? 1 : kMR,
+                      // op(A)(i, k) in place: A[i * lda + k], or A[k * lda + i] when trans_a
+                      .a = !a_in_place ? packed_a
+                           : g.trans_a ? g.A + pc * g.lda + ic
+                                       : g.A + ic * g.lda + pc,
+                      .a_row_stride = !a_in_place ? 1
+                                      : g.trans_a ? 1
+                                                  : g.lda,
+                      .a_col_stride = !a_in_place ? kMR
+                                      : g.trans_a ? g.lda
+                                                  : 1,
                       .b = packed_b + jr * kc,
                       .b_row_stride = kNR,
                       .c = g.C + ic * g.ldc + jc + jr,
                       .ldc = g.ldc,
                       .accumulate = accumulate,
                       .tiles = mc / kMR,
-                      .a_step = a_in_place ? kMR * g.lda : kMR * kc,
+                      .a_step = !a_in_place ? kMR * kc
+                                : g.trans_a ? kMR
+                                            : kMR * g.lda,
                       .c_step = kMR * g.ldc};
           const int64_t cols = std::min(kNR, nc - jr);
           micro_tiles(kernel, t, cols);
