@@ -10,6 +10,7 @@
 #include "tensor/parallel.h"
 #include "tensor/softmax.h"
 #include "tensor/value_text.h"
+#include "tensor/vector_math.h"
 
 namespace qkv::kernels {
 namespace {
@@ -29,19 +30,6 @@ int64_t layer_norm_width(const char* op, const Tensor& x, const Tensor& gamma, c
 }
 
 Shape without_last_dim(const Shape& s) { return Shape(s.begin(), s.end() - 1); }
-
-// The sum of term(j) for j < D, in double, as 4 interleaved partial sums added at the end: the partial
-// sums are independent, so the compiler keeps them in vector registers instead of waiting on one chain.
-// One fixed order, so the result does not depend on the thread count.
-template <class Term>
-double row_sum(int64_t D, Term term) {
-  double part[4] = {0, 0, 0, 0};
-  int64_t j = 0;
-  for (; j + 4 <= D; j += 4)
-    for (int64_t k = 0; k < 4; ++k) part[k] += term(j + k);
-  for (; j < D; ++j) part[0] += term(j);
-  return (part[0] + part[1]) + (part[2] + part[3]);
-}
 
 // ---- cross-entropy ----
 
@@ -117,13 +105,20 @@ LayerNormOut layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta
     for (int64_t r = begin; r < end; ++r) {
       const float* xr = in + r * D;
       // Two passes (mean, then squared deviations) in double: no cancellation as in E[x^2] - E[x]^2.
-      const double m = row_sum(D, [&](int64_t j) { return double(xr[j]); }) / static_cast<double>(D);
-      const double sq = row_sum(D, [&](int64_t j) { return (xr[j] - m) * (xr[j] - m); });
-      mean[r] = static_cast<float>(m);
-      rstd[r] = static_cast<float>(1.0 / std::sqrt(sq / static_cast<double>(D) + eps));
-      for (int64_t j = 0; j < D; ++j) {
-        const float xhat = (xr[j] - mean[r]) * rstd[r];
-        y[r * D + j] = xhat * (g ? g[j] : 1.0f) + (b ? b[j] : 0.0f);
+      const double m = vmath::sum(xr, D) / static_cast<double>(D);
+      const double sq = vmath::sum_sq_dev(xr, m, D);
+      // locals, not mean[r] and rstd[r]: y could alias them as far as the compiler knows, and would make it
+      // reload both after every store instead of vectorising the loop
+      const auto mean_r = static_cast<float>(m);
+      const auto rstd_r = static_cast<float>(1.0 / std::sqrt(sq / static_cast<double>(D) + eps));
+      mean[r] = mean_r;
+      rstd[r] = rstd_r;
+      float* yr = y + r * D;
+      if (g && b) {
+        for (int64_t j = 0; j < D; ++j) yr[j] = (xr[j] - mean_r) * rstd_r * g[j] + b[j];
+      } else {
+        for (int64_t j = 0; j < D; ++j)
+          yr[j] = (xr[j] - mean_r) * rstd_r * (g ? g[j] : 1.0f) + (b ? b[j] : 0.0f);
       }
     }
   });
@@ -157,10 +152,9 @@ LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tens
         gy[j] = g ? dr[j] * g[j] : dr[j];
         xh[j] = (xr[j] - mean_r) * rstd_r;
       }
-      const auto mean_gy =
-          static_cast<float>(row_sum(D, [&](int64_t j) { return double(gy[j]); }) / static_cast<double>(D));
-      const auto mean_gy_xhat = static_cast<float>(
-          row_sum(D, [&](int64_t j) { return double(gy[j] * xh[j]); }) / static_cast<double>(D));
+      const auto mean_gy = static_cast<float>(vmath::sum(gy.data(), D) / static_cast<double>(D));
+      const auto mean_gy_xhat =
+          static_cast<float>(vmath::dot(gy.data(), xh.data(), D) / static_cast<double>(D));
       float* dxr = dx + r * D;
       for (int64_t j = 0; j < D; ++j) dxr[j] = rstd_r * (gy[j] - mean_gy - xh[j] * mean_gy_xhat);
     }

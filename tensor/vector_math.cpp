@@ -17,6 +17,7 @@ namespace avx2 {
 float max(const float* x, int64_t n);
 void exp_nonpositive(const float* x, float* y, int64_t n);
 double sum(const float* x, int64_t n);
+double sum_sq_dev(const float* x, double mean, int64_t n);
 double dot(const float* a, const float* b, int64_t n);
 void normal_cdf(const float* x, float* cdf, int64_t n);
 void gelu(const float* x, float* y, float* cdf, int64_t n);
@@ -71,6 +72,13 @@ double sum(const float* x, int64_t n) {
   QKV_VMATH_DISPATCH(sum(x, n));
   double total = 0;
   for (int64_t j = 0; j < n; ++j) total += x[j];
+  return total;
+}
+
+double sum_sq_dev(const float* x, double mean, int64_t n) {
+  QKV_VMATH_DISPATCH(sum_sq_dev(x, mean, n));
+  double total = 0;
+  for (int64_t j = 0; j < n; ++j) total += (x[j] - mean) * (x[j] - mean);
   return total;
 }
 

@@ -29,7 +29,11 @@ double sum(const float* x, int64_t n);
 // every x[j] - shift is <= 0. The three steps above, in order.
 double exp_shifted_sum(const float* x, float shift, float* y, int64_t n);
 
-// sum of a[j] * b[j], accumulated in double: softmax backward's dot product.
+// The sum of (x[j] - mean)^2, each term and the sum in double: layer norm's variance (two passes, mean
+// first, so no cancellation as in E[x^2] - E[x]^2).
+double sum_sq_dev(const float* x, double mean, int64_t n);
+
+// sum of a[j] * b[j] (each product in float), accumulated in double: softmax's and layer norm's backward.
 double dot(const float* a, const float* b, int64_t n);
 
 // cdf[j] = Phi(x[j]) = (1 + erf(x[j] / sqrt 2)) / 2, the standard normal's distribution function.

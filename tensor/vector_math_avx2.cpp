@@ -148,6 +148,26 @@ double sum(const float* x, int64_t n) {
   return horizontal_sum(lo, hi);
 }
 
+double sum_sq_dev(const float* x, double mean, int64_t n) {
+  // Lanes widened to double before subtracting the mean, as the portable loop does. In the tail the
+  // padding lanes (x = 0) would add mean^2: their deviations are zeroed first.
+  const __m256d m = _mm256_set1_pd(mean);
+  __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+  in_steps_of_8(n, [&](int64_t j, int64_t count) {
+    const __m256 v = load(x, j, count);
+    __m256d d_lo = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), m);
+    __m256d d_hi = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), m);
+    if (count < 8) {
+      const __m256d n_real = _mm256_set1_pd(static_cast<double>(count));
+      d_lo = _mm256_and_pd(d_lo, _mm256_cmp_pd(_mm256_setr_pd(0, 1, 2, 3), n_real, _CMP_LT_OQ));
+      d_hi = _mm256_and_pd(d_hi, _mm256_cmp_pd(_mm256_setr_pd(4, 5, 6, 7), n_real, _CMP_LT_OQ));
+    }
+    lo = _mm256_fmadd_pd(d_lo, d_lo, lo);
+    hi = _mm256_fmadd_pd(d_hi, d_hi, hi);
+  });
+  return horizontal_sum(lo, hi);
+}
+
 double dot(const float* a, const float* b, int64_t n) {
   __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
   in_steps_of_8(n, [&](int64_t j, int64_t count) {

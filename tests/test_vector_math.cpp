@@ -167,3 +167,23 @@ TEST_CASE("vector_math: an element's result does not depend on where it sits or 
       }
   });
 }
+
+TEST_CASE("vector_math: sum and sum_sq_dev against double loops, for every tail length") {
+  for_each_implementation([&] {
+    for (int64_t n = 1; n <= 70; ++n) {
+      std::vector<float> x(n);
+      double want_sum = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        x[i] = 3.0f + 0.37f * static_cast<float>((i * 7) % 11) - 0.01f * static_cast<float>(i);
+        want_sum += x[i];
+      }
+      const double mean = want_sum / static_cast<double>(n);
+      double want_sq = 0;
+      for (float v : x) want_sq += (v - mean) * (v - mean);
+      INFO("n = " << n);
+      CHECK(std::abs(vmath::sum(x.data(), n) - want_sum) <= 1e-12 * std::abs(want_sum));
+      // padding lanes must add nothing: with mean = 3, a padded 0 would add 9
+      CHECK(std::abs(vmath::sum_sq_dev(x.data(), mean, n) - want_sq) <= 1e-12 * (1 + want_sq));
+    }
+  });
+}
