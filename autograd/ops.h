@@ -106,5 +106,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
 Tensor multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t H, const Tensor& keep,
                             float dropout_p, bool training, Tensor* weights = nullptr,
                             Generator& gen = default_generator());
+// Self-attention from one joint projection: qkv [B,T,3*H*Dh] holds Q, K, V side by side (x @ [W_q; W_k;
+// W_v]^T), -> [B,T,H*Dh]. The same numbers as multi_head_attention on the three column blocks.
+Tensor multi_head_self_attention(const Tensor& qkv, int64_t H, const Tensor& keep, float dropout_p,
+                                 bool training, Tensor* weights = nullptr,
+                                 Generator& gen = default_generator());
 
 }  // namespace qkv

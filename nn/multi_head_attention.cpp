@@ -38,6 +38,18 @@ Tensor MultiHeadAttention::forward(const Tensor& queries, const Tensor& keys, co
     fail("MultiHeadAttention",
          "expected queries [B,T,query_size], keys [B,S,key_size], values [B,S,value_size], got " +
              to_string(queries.shape()) + ", " + to_string(keys.shape()) + ", " + to_string(values.shape()));
+  if (queries.impl() == keys.impl() && keys.impl() == values.impl()) {
+    // Self-attention: the three projections of one x are one GEMM, x @ [W_q; W_k; W_v]^T -> [B,T,3D]
+    // (PyTorch's in_proj_weight), and the heads are read from its three column blocks. The same numbers
+    // as the three projections below; the backward gets x's gradient from one GEMM instead of three
+    // GEMMs and two additions.
+    const Tensor w = concat({W_q->weight, W_k->weight, W_v->weight}, 0);  // [3D, query_size]
+    const Tensor b = W_q->bias.defined() ? concat({W_q->bias, W_k->bias, W_v->bias}, 0) : Tensor();
+    const Tensor qkv = linear(queries, w, b);
+    const Tensor keep = mask.empty() ? Tensor() : mask.keep(qkv.size(0), qkv.size(1), qkv.size(1));
+    return W_o->forward(
+        multi_head_self_attention(qkv, num_heads, keep, dropout_, is_training(), &attention_weights));
+  }
   // Project: [B,T,query_size] -> [B,T,D]; keys and values likewise with S.
   const Tensor q = W_q->forward(queries), k = W_k->forward(keys), v = W_v->forward(values);
   // Every head at once, each read in place from its Dh columns of [B,T,D]: the same numbers as

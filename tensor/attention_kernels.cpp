@@ -16,15 +16,19 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// The sizes of one call, checked, and where head (b, h) of each operand starts.
+// The sizes of one call, checked, and where head (b, h) of each operand starts. q, k and v are each read
+// with their own row stride and column offset: separate tensors [B,T,H*Dh] (stride H*Dh, offset 0), or
+// blocks of one packed [B,T,3*H*Dh] tensor from a joint Q/K/V projection (stride 3*H*Dh, offsets 0,
+// H*Dh, 2*H*Dh). Their gradients are written with the same layout; out is always [B,T,H*Dv].
 struct Heads {
   int64_t B, T, S, H, Dh, Dv;
-  int64_t qk_width() const { return H * Dh; }  // row stride of q and k
-  int64_t v_width() const { return H * Dv; }   // row stride of v and out
-  int64_t q_at(int64_t b, int64_t h) const { return b * T * qk_width() + h * Dh; }
-  int64_t k_at(int64_t b, int64_t h) const { return b * S * qk_width() + h * Dh; }
-  int64_t v_at(int64_t b, int64_t h) const { return b * S * v_width() + h * Dv; }
-  int64_t out_at(int64_t b, int64_t h) const { return b * T * v_width() + h * Dv; }
+  int64_t q_ld, k_ld, v_ld;     // row strides
+  int64_t q_col, k_col, v_col;  // column offsets
+  int64_t out_ld() const { return H * Dv; }
+  int64_t q_at(int64_t b, int64_t h) const { return b * T * q_ld + q_col + h * Dh; }
+  int64_t k_at(int64_t b, int64_t h) const { return b * S * k_ld + k_col + h * Dh; }
+  int64_t v_at(int64_t b, int64_t h) const { return b * S * v_ld + v_col + h * Dv; }
+  int64_t out_at(int64_t b, int64_t h) const { return b * T * out_ld() + h * Dv; }
   int64_t map_at(int64_t b, int64_t h) const { return (b * H + h) * T * S; }  // a [T,S] map
 };
 
@@ -38,7 +42,8 @@ Heads check_heads(const char* op, const Tensor& q, const Tensor& k, const Tensor
   if (k.size(0) != q.size(0) || v.size(0) != q.size(0)) bad("batch sizes differ");
   if (k.size(2) != q.size(2)) bad("q and k widths differ");
   if (v.size(1) != k.size(1)) bad("k and v lengths differ");
-  return {q.size(0), q.size(1), k.size(1), H, q.size(2) / H, v.size(2) / H};
+  return {q.size(0), q.size(1), k.size(1), H, q.size(2) / H, v.size(2) / H, q.size(2), k.size(2),
+          v.size(2), 0,         0,         0};
 }
 
 // The keep mask [B|1, T|1, S] as rows: row (b, t) stretched along its size-1 dims. Sizes read once (a
@@ -66,32 +71,45 @@ void for_each_head(const Heads& s, F fn) {
   });
 }
 
-}  // namespace
-
-AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t H,
-                                   const Tensor& keep, float scale, const Tensor& drop_mask) {
-  const Heads s = check_heads("attention_forward", q, k, v, H);
+// Checks keep and drop_mask against the sizes (both may be undefined).
+void check_keep_and_mask(const char* op, const Heads& s, const Tensor& keep, const Tensor& drop_mask) {
   if (keep.defined() && (keep.dim() != 3 || (keep.size(0) != 1 && keep.size(0) != s.B) ||
                          (keep.size(1) != 1 && keep.size(1) != s.T) || keep.size(2) != s.S))
-    fail("attention_forward", "keep must be [B|1,T|1,S] = [" + std::to_string(s.B) + "|1," +
-                                  std::to_string(s.T) + "|1," + std::to_string(s.S) + "], got " +
-                                  to_string(keep.shape()));
+    fail(op, "keep must be [B|1,T|1,S] = [" + std::to_string(s.B) + "|1," + std::to_string(s.T) + "|1," +
+                 std::to_string(s.S) + "], got " + to_string(keep.shape()));
   const Shape map_shape{s.B, s.H, s.T, s.S};
   if (drop_mask.defined() && drop_mask.shape() != map_shape)
-    fail("attention_forward",
-         "drop_mask must be " + to_string(map_shape) + ", got " + to_string(drop_mask.shape()));
+    fail(op, "drop_mask must be " + to_string(map_shape) + ", got " + to_string(drop_mask.shape()));
+}
 
-  AttentionForward r{Tensor::empty({s.B, s.T, s.v_width()}), Tensor::empty(map_shape), Tensor()};
+void check_dout(const char* op, const Heads& s, const Tensor& dout) {
+  if (dout.shape() != Shape{s.B, s.T, s.out_ld()})
+    fail(op, "dout " + to_string(dout.shape()) + " does not match the output [" + std::to_string(s.B) + "," +
+                 std::to_string(s.T) + "," + std::to_string(s.out_ld()) + "]");
+}
+
+// qkv [B,T,3*H*Dh]: Q, K and V side by side, as a joint projection makes them (self-attention, S = T).
+Heads packed_heads(const char* op, const Tensor& qkv, int64_t H) {
+  if (qkv.dim() != 3 || H <= 0 || qkv.size(2) % (3 * H) != 0)
+    fail(op, "expected qkv [B,T,3*H*Dh], got " + to_string(qkv.shape()) + " with H=" + std::to_string(H));
+  const int64_t width = qkv.size(2) / 3, Dh = width / H;
+  return {qkv.size(0), qkv.size(1), qkv.size(1), H, Dh,    Dh,
+          3 * width,   3 * width,   3 * width,   0, width, 2 * width};
+}
+
+// The forward for any layout: q, k, v (possibly one array) as described by s.
+AttentionForward forward_heads(const Heads& s, const float* qd, const float* kd, const float* vd,
+                               const Tensor& keep, float scale, const Tensor& drop_mask) {
+  const Shape map_shape{s.B, s.H, s.T, s.S};
+  AttentionForward r{Tensor::empty({s.B, s.T, s.out_ld()}), Tensor::empty(map_shape), Tensor()};
   r.dropped = drop_mask.defined() ? Tensor::empty(map_shape) : r.weights;
   const KeepRows keep_rows(keep);
-  const float *qd = q.data(), *kd = k.data(), *vd = v.data(),
-              *md = drop_mask.defined() ? drop_mask.data() : nullptr;
+  const float* md = drop_mask.defined() ? drop_mask.data() : nullptr;
   float *wd = r.weights.mutable_data(), *dd = r.dropped.mutable_data(), *od = r.out.mutable_data();
   for_each_head(s, [&](int64_t b, int64_t h) {
     float* w = wd + s.map_at(b, h);
     // scores = Q_bh K_bh^T: [T,Dh] @ [S,Dh]^T -> [T,S], both read in place with row stride H*Dh
-    gemm({s.T, s.S, s.Dh, qd + s.q_at(b, h), s.qk_width(), false, kd + s.k_at(b, h), s.qk_width(), true, w,
-          s.S, false});
+    gemm({s.T, s.S, s.Dh, qd + s.q_at(b, h), s.q_ld, false, kd + s.k_at(b, h), s.k_ld, true, w, s.S, false});
     // weights row t = softmax(scale * scores, masked to -inf), in three sweeps over the whole [T,S] map so
     // that the exps of all rows are independent work for the vector units (row by row, each short row's
     // exp is a chain of dependent steps). The same bits as nn::masked_softmax: exp_shifted_sum's steps.
@@ -120,35 +138,28 @@ AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tenso
       for (int64_t i = 0; i < s.T * s.S; ++i) d[i] = w[i] * m[i];
     }
     // out_bh = dropped V_bh: [T,S] @ [S,Dv] -> [T,Dv], written into out's columns h*Dv.. (row stride H*Dv)
-    gemm({s.T, s.Dv, s.S, d, s.S, false, vd + s.v_at(b, h), s.v_width(), false, od + s.out_at(b, h),
-          s.v_width(), false});
+    gemm({s.T, s.Dv, s.S, d, s.S, false, vd + s.v_at(b, h), s.v_ld, false, od + s.out_at(b, h), s.out_ld(),
+          false});
   });
   return r;
 }
 
-AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                                  const Tensor& weights, const Tensor& dropped, const Tensor& drop_mask,
-                                  int64_t H, float scale) {
-  const Heads s = check_heads("attention_backward", q, k, v, H);
-  if (dout.shape() != Shape{s.B, s.T, s.v_width()})
-    fail("attention_backward", "dout " + to_string(dout.shape()) + " does not match the output [" +
-                                   std::to_string(s.B) + "," + std::to_string(s.T) + "," +
-                                   std::to_string(s.v_width()) + "]");
-  AttentionGrads g{Tensor::empty(q.shape()), Tensor::empty(k.shape()), Tensor::empty(v.shape())};
-  const float *qd = q.data(), *kd = k.data(), *vd = v.data(), *wd = weights.data(), *dd = dropped.data();
+// The backward for any layout, writing dq, dk, dv (possibly one array) as described by s.
+void backward_heads(const Heads& s, const Tensor& dout, const float* qd, const float* kd, const float* vd,
+                    const Tensor& weights, const Tensor& dropped, const Tensor& drop_mask, float scale,
+                    float* dqd, float* dkd, float* dvd) {
+  const float *wd = weights.data(), *dd = dropped.data();
   const float *gd = dout.data(), *md = drop_mask.defined() ? drop_mask.data() : nullptr;
-  float *dqd = g.dq.mutable_data(), *dkd = g.dk.mutable_data(), *dvd = g.dv.mutable_data();
   for_each_head(s, [&](int64_t b, int64_t h) {
     const float* w = wd + s.map_at(b, h);
     const float* d = dd + s.map_at(b, h);
     const float* dy = gd + s.out_at(b, h);
     // dV_bh = dropped^T dout_bh: [T,S]^T @ [T,Dv] -> [S,Dv]
-    gemm({s.S, s.Dv, s.T, d, s.S, true, dy, s.v_width(), false, dvd + s.v_at(b, h), s.v_width(), false});
+    gemm({s.S, s.Dv, s.T, d, s.S, true, dy, s.out_ld(), false, dvd + s.v_at(b, h), s.v_ld, false});
     // d(dropped) = dout_bh V_bh^T: [T,Dv] @ [S,Dv]^T -> [T,S], then through the dropout mask to d(weights)
     thread_local std::vector<float> dmap;  // one [T,S] map per thread, reused across heads and calls
     dmap.resize(s.T * s.S);
-    gemm({s.T, s.S, s.Dv, dy, s.v_width(), false, vd + s.v_at(b, h), s.v_width(), true, dmap.data(), s.S,
-          false});
+    gemm({s.T, s.S, s.Dv, dy, s.out_ld(), false, vd + s.v_at(b, h), s.v_ld, true, dmap.data(), s.S, false});
     if (md) {
       const float* m = md + s.map_at(b, h);
       for (int64_t i = 0; i < s.T * s.S; ++i) dmap[i] *= m[i];
@@ -162,12 +173,48 @@ AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Ten
       for (int64_t j = 0; j < s.S; ++j) gr[j] = scale * (wr[j] * (gr[j] - dot));
     }
     // dQ_bh = d(scores) K_bh: [T,S] @ [S,Dh] -> [T,Dh];  dK_bh = d(scores)^T Q_bh: [T,S]^T @ [T,Dh] -> [S,Dh]
-    gemm({s.T, s.Dh, s.S, dmap.data(), s.S, false, kd + s.k_at(b, h), s.qk_width(), false, dqd + s.q_at(b, h),
-          s.qk_width(), false});
-    gemm({s.S, s.Dh, s.T, dmap.data(), s.S, true, qd + s.q_at(b, h), s.qk_width(), false, dkd + s.k_at(b, h),
-          s.qk_width(), false});
+    gemm({s.T, s.Dh, s.S, dmap.data(), s.S, false, kd + s.k_at(b, h), s.k_ld, false, dqd + s.q_at(b, h),
+          s.q_ld, false});
+    gemm({s.S, s.Dh, s.T, dmap.data(), s.S, true, qd + s.q_at(b, h), s.q_ld, false, dkd + s.k_at(b, h),
+          s.k_ld, false});
   });
+}
+
+}  // namespace
+
+AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t H,
+                                   const Tensor& keep, float scale, const Tensor& drop_mask) {
+  const Heads s = check_heads("attention_forward", q, k, v, H);
+  check_keep_and_mask("attention_forward", s, keep, drop_mask);
+  return forward_heads(s, q.data(), k.data(), v.data(), keep, scale, drop_mask);
+}
+
+AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const Tensor& weights, const Tensor& dropped, const Tensor& drop_mask,
+                                  int64_t H, float scale) {
+  const Heads s = check_heads("attention_backward", q, k, v, H);
+  check_dout("attention_backward", s, dout);
+  AttentionGrads g{Tensor::empty(q.shape()), Tensor::empty(k.shape()), Tensor::empty(v.shape())};
+  backward_heads(s, dout, q.data(), k.data(), v.data(), weights, dropped, drop_mask, scale,
+                 g.dq.mutable_data(), g.dk.mutable_data(), g.dv.mutable_data());
   return g;
+}
+
+AttentionForward attention_forward_packed(const Tensor& qkv, int64_t H, const Tensor& keep, float scale,
+                                          const Tensor& drop_mask) {
+  const Heads s = packed_heads("attention_forward_packed", qkv, H);
+  check_keep_and_mask("attention_forward_packed", s, keep, drop_mask);
+  return forward_heads(s, qkv.data(), qkv.data(), qkv.data(), keep, scale, drop_mask);
+}
+
+Tensor attention_backward_packed(const Tensor& dout, const Tensor& qkv, const Tensor& weights,
+                                 const Tensor& dropped, const Tensor& drop_mask, int64_t H, float scale) {
+  const Heads s = packed_heads("attention_backward_packed", qkv, H);
+  check_dout("attention_backward_packed", s, dout);
+  Tensor dqkv = Tensor::empty(qkv.shape());  // every element written: the three blocks of every head
+  float* d = dqkv.mutable_data();
+  backward_heads(s, dout, qkv.data(), qkv.data(), qkv.data(), weights, dropped, drop_mask, scale, d, d, d);
+  return dqkv;
 }
 
 }  // namespace qkv::kernels

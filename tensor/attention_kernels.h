@@ -37,4 +37,11 @@ AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Ten
                                   const Tensor& weights, const Tensor& dropped, const Tensor& drop_mask,
                                   int64_t H, float scale);
 
+// Self-attention with Q, K and V from one joint projection: qkv [B,T,3*H*Dh] holds them side by side
+// (columns 0.., H*Dh.., 2*H*Dh..), read in place as above; S = T. The backward returns dqkv in that layout.
+AttentionForward attention_forward_packed(const Tensor& qkv, int64_t H, const Tensor& keep, float scale,
+                                          const Tensor& drop_mask);
+Tensor attention_backward_packed(const Tensor& dout, const Tensor& qkv, const Tensor& weights,
+                                 const Tensor& dropped, const Tensor& drop_mask, int64_t H, float scale);
+
 }  // namespace qkv::kernels

@@ -9,6 +9,7 @@
 #include "helpers.h"
 #include "nn/multi_head_attention.h"
 #include "tensor/creation.h"
+#include "tensor/elementwise.h"
 #include "tensor/parallel.h"
 
 using namespace qkv;
@@ -124,4 +125,65 @@ TEST_CASE("fused attention: bad shapes are named") {
              Catch::Contains("keep must be [B|1,T|1,S]") && Catch::Contains("[2,3,5]"));
   CHECK_THAT(qkv::testing::error_of([&] { multi_head_attention(q, k, v, 2, Tensor(), 1.0f, true); }),
              Catch::Contains("dropout p must be in [0, 1)"));
+}
+
+TEST_CASE("fused attention: self-attention from one packed qkv equals the three-tensor op, bit for bit") {
+  // qkv [B,T,3D] holds Q, K, V side by side; the three-tensor op gets the three column blocks as copies.
+  const int64_t B = 2, T = 5, H = 2, D = 8;
+  for (float p : {0.0f, 0.3f}) {
+    for (const Mask& mask : {Mask(), Mask::causal() & Mask::from_valid_lens(tensor({5, 0}))}) {
+      INFO("dropout " << p << ", masked " << !mask.empty());
+      manual_seed(3);
+      Tensor qkv = randn({B, T, 3 * D}).set_requires_grad();
+      Tensor q = narrow(qkv, 2, 0, D).detach().set_requires_grad();
+      Tensor k = narrow(qkv, 2, D, D).detach().set_requires_grad();
+      Tensor v = narrow(qkv, 2, 2 * D, D).detach().set_requires_grad();
+      const Tensor w = randn({B, T, D});
+      const Tensor keep = mask.empty() ? Tensor() : mask.keep(B, T, T);
+      Tensor packed_weights, split_weights;
+      manual_seed(8);
+      const Tensor packed = multi_head_self_attention(qkv, H, keep, p, true, &packed_weights);
+      manual_seed(8);
+      const Tensor split = multi_head_attention(q, k, v, H, keep, p, true, &split_weights);
+      CHECK(bitwise_equal(packed, split));
+      CHECK(bitwise_equal(packed_weights, split_weights));
+      sum(packed * w).backward();
+      sum(split * w).backward();
+      CHECK(bitwise_equal(qkv.grad(), concat({q.grad(), k.grad(), v.grad()}, 2)));
+    }
+  }
+  REQUIRE_NOTHROW(gradcheck(
+      [](const std::vector<Tensor>& x) { return multi_head_self_attention(x[0], 2, Tensor(), 0, false); },
+      {randn({2, 3, 12}).set_requires_grad()}));
+  CHECK_THAT(qkv::testing::error_of([] {
+               multi_head_self_attention(zeros({2, 3, 10}), 2, Tensor(), 0, false);
+             }),
+             Catch::Contains("multi_head_self_attention") && Catch::Contains("[2,3,10]"));
+}
+
+TEST_CASE("fused attention: MultiHeadAttention on one x (joint projection) matches three separate inputs") {
+  // forward(x, x, x) takes the joint Q/K/V projection; forward(x, copy, copy) the three projections. The
+  // outputs are bitwise equal; x's gradient adds the same terms in another grouping, so it is only close.
+  manual_seed(1);
+  MultiHeadAttention joint(16, 4, 0.0f, /*bias=*/true), separate(16, 4, 0.0f, true);
+  const NamedTensors pj = joint.named_parameters(), ps = separate.named_parameters();  // same order
+  for (size_t i = 0; i < pj.size(); ++i) {
+    Tensor dst = ps[i].second;
+    kernels::copy_(dst, pj[i].second);
+  }
+  const Tensor x = randn({3, 6, 16});
+  const Mask mask = Mask::from_valid_lens(tensor({6, 2, 4}));
+  Tensor xa = x.clone().set_requires_grad(), xb = x.clone().set_requires_grad();
+  const Tensor ya = joint.forward(xa, xa, xa, mask);
+  // reshape gives new handles (differentiable views) on xb: not the same tensor, so not the joint path
+  const Tensor yb = separate.forward(xb, reshape(xb, xb.shape()), reshape(xb, xb.shape()), mask);
+  CHECK(bitwise_equal(ya, yb));
+  CHECK(bitwise_equal(joint.attention_weights, separate.attention_weights));
+  sum(ya * ya).backward();
+  sum(yb * yb).backward();
+  CHECK(qkv::testing::allclose(xa.grad(), xb.grad()));
+  for (size_t i = 0; i < pj.size(); ++i) {
+    INFO(pj[i].first);
+    CHECK(qkv::testing::allclose(pj[i].second.grad(), ps[i].second.grad()));
+  }
 }
