@@ -42,8 +42,18 @@ Heads check_heads(const char* op, const Tensor& q, const Tensor& k, const Tensor
   if (k.size(0) != q.size(0) || v.size(0) != q.size(0)) bad("batch sizes differ");
   if (k.size(2) != q.size(2)) bad("q and k widths differ");
   if (v.size(1) != k.size(1)) bad("k and v lengths differ");
-  return {q.size(0), q.size(1), k.size(1), H, q.size(2) / H, v.size(2) / H, q.size(2), k.size(2),
-          v.size(2), 0,         0,         0};
+  return {.B = q.size(0),
+          .T = q.size(1),
+          .S = k.size(1),
+          .H = H,
+          .Dh = q.size(2) / H,
+          .Dv = v.size(2) / H,
+          .q_ld = q.size(2),
+          .k_ld = k.size(2),
+          .v_ld = v.size(2),
+          .q_col = 0,
+          .k_col = 0,
+          .v_col = 0};
 }
 
 // The keep mask [B|1, T|1, S] as rows: row (b, t) stretched along its size-1 dims. Sizes read once (a
@@ -93,8 +103,18 @@ Heads packed_heads(const char* op, const Tensor& qkv, int64_t H) {
   if (qkv.dim() != 3 || H <= 0 || qkv.size(2) % (3 * H) != 0)
     fail(op, "expected qkv [B,T,3*H*Dh], got " + to_string(qkv.shape()) + " with H=" + std::to_string(H));
   const int64_t width = qkv.size(2) / 3, Dh = width / H;
-  return {qkv.size(0), qkv.size(1), qkv.size(1), H, Dh,    Dh,
-          3 * width,   3 * width,   3 * width,   0, width, 2 * width};
+  return {.B = qkv.size(0),
+          .T = qkv.size(1),
+          .S = qkv.size(1),
+          .H = H,
+          .Dh = Dh,
+          .Dv = Dh,
+          .q_ld = 3 * width,
+          .k_ld = 3 * width,
+          .v_ld = 3 * width,
+          .q_col = 0,
+          .k_col = width,
+          .v_col = 2 * width};
 }
 
 // The forward for any layout: q, k, v (possibly one array) as described by s.
