@@ -1,14 +1,16 @@
-// The transcendental inner loops of training, over contiguous float arrays: exp inside softmax, and the
-// normal distribution Phi (erf) inside GELU and its backward. Internal to tensor/ (softmax.cpp,
-// elementwise.cpp call them on one lane or one range at a time).
+// The inner loops of training over contiguous float arrays: exp inside softmax, the normal distribution Phi
+// (erf) inside GELU and its backward, and the row reductions (max, sums in double, dot products) of softmax
+// and layer norm. Internal to tensor/ (softmax.cpp, attention_kernels.cpp, elementwise.cpp and
+// nn_kernels.cpp call them on one row or one range at a time).
 //
 // Two implementations behind each function, picked at run time like the GEMM micro-kernel:
 //   AVX2+FMA (vector_math_avx2.cpp): 8 lanes at a time with polynomials fitted for float32
 //            (docs/derivations/vector_math.md shows the fits and their measured errors);
-//   portable (vector_math.cpp): one element at a time with std::exp and std::erf.
+//   portable (vector_math.cpp): one element at a time with std::exp and std::erfc.
 // Both stay within a few float32 ulps of the exact value (tests/test_vector_math.cpp checks it against
-// double-precision references); they are not bitwise equal to each other. Each is deterministic, and
-// every element's result depends only on its own inputs, so any split across threads gives the same bits.
+// double-precision references); they are not bitwise equal to each other. Each is deterministic: an
+// element's result depends only on its own inputs, and a reduction adds in one fixed order, so any split
+// of the rows across threads gives the same bits.
 // Leaves out: a general-purpose exp (kernels::exp is std::exp), other instruction sets.
 #pragma once
 #include <cstdint>
