@@ -62,11 +62,11 @@ constexpr int64_t kDirectMaxWork = 128 * 128 * 128;
                                    .accumulate = false};
       kernel(into_scratch);
       float* c = t.c + i * t.ldc + s * t.c_step;
+      const float* add = t.add_base() + i * t.add_row_stride() + s * t.add_tile_step();  // C or a bias row
       for (int64_t r = 0; r < rows; ++r)
-        for (int64_t j = 0; j < cols; ++j) {
-          float& c_rj = c[r * t.ldc + j];
-          c_rj = t.accumulate ? c_rj + scratch[r * kNR + j] : scratch[r * kNR + j];
-        }
+        for (int64_t j = 0; j < cols; ++j)
+          c[r * t.ldc + j] =
+              t.accumulate ? add[r * t.add_row_stride() + j] + scratch[r * kNR + j] : scratch[r * kNR + j];
     }
   }
 }
@@ -89,6 +89,18 @@ inline void micro_tiles(gemm_detail::MicroKernel kernel, const MicroTile& t, int
 constexpr int64_t kTransposedAInPlaceMaxN = 64;
 bool read_a_in_place(const GemmArgs& g) { return !g.trans_a || g.N <= kTransposedAInPlaceMaxN; }
 
+// Where the micro-kernel finds the MR-row slivers of op(A)'s block at rows ic.., depth pc..: packed, or
+// in place (see read_a_in_place); tile_step moves to the next MR rows.
+struct ASource {
+  const float* a;
+  int64_t row_stride, col_stride, tile_step;
+};
+ASource a_source(const GemmArgs& g, bool in_place, const float* packed, int64_t ic, int64_t pc, int64_t kc) {
+  if (!in_place) return {packed, 1, kMR, kMR * kc};
+  if (g.trans_a) return {g.A + pc * g.lda + ic, 1, g.lda, kMR};  // A stored K x M: A[k * lda + i]
+  return {g.A + ic * g.lda + pc, g.lda, 1, kMR * g.lda};         // A[i * lda + k]
+}
+
 // The blocked algorithm, serially, on the block C[m_begin:m_end, n_begin:n_end]. Each element of C gets
 // the same sums in the same order whatever block it falls in, so any split of C gives bitwise equal results.
 void blocked_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_begin, int64_t m_end,
@@ -103,35 +115,32 @@ void blocked_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_
     const int64_t nc = std::min(kNC, n_end - jc);
     for (int64_t pc = 0; pc < g.K; pc += kKC) {  // 4th loop: a KC-deep slice of the sum
       const int64_t kc = std::min(kKC, g.K - pc);
-      const bool accumulate = g.accumulate || pc > 0;  // later slices add to the first
+      // Later slices add to the first; the first adds the bias row, if there is one.
+      const bool accumulate = g.accumulate || pc > 0 || g.bias;
+      const float* bias = pc == 0 && g.bias ? g.bias + jc : nullptr;
       pack_b(g, pc, kc, jc, nc, packed_b);
       for (int64_t ic = m_begin; ic < m_end; ic += kMC) {  // 3rd loop: MC rows of C
         const int64_t mc = std::min(kMC, m_end - ic);
         if (!a_in_place) pack_a(g, ic, mc, pc, kc, packed_a);
         for (int64_t jr = 0; jr < nc; jr += kNR) {  // 2nd loop: one NR-wide B sliver (stays in L1)
           // 1st loop, inside the kernel: down the MR-tall A slivers, then the short one at the bottom.
+          const ASource src = a_source(g, a_in_place, packed_a, ic, pc, kc);
           MicroTile t{.rows = kMR,
                       .kc = kc,
-                      // op(A)(i, k) in place: A[i * lda + k], or A[k * lda + i] when trans_a
-                      .a = !a_in_place ? packed_a
-                           : g.trans_a ? g.A + pc * g.lda + ic
-                                       : g.A + ic * g.lda + pc,
-                      .a_row_stride = !a_in_place ? 1
-                                      : g.trans_a ? 1
-                                                  : g.lda,
-                      .a_col_stride = !a_in_place ? kMR
-                                      : g.trans_a ? g.lda
-                                                  : 1,
+                      .a = src.a,
+                      .a_row_stride = src.row_stride,
+                      .a_col_stride = src.col_stride,
                       .b = packed_b + jr * kc,
                       .b_row_stride = kNR,
                       .c = g.C + ic * g.ldc + jc + jr,
                       .ldc = g.ldc,
                       .accumulate = accumulate,
                       .tiles = mc / kMR,
-                      .a_step = !a_in_place ? kMR * kc
-                                : g.trans_a ? kMR
-                                            : kMR * g.lda,
-                      .c_step = kMR * g.ldc};
+                      .a_step = src.tile_step,
+                      .c_step = kMR * g.ldc,
+                      .add = bias ? bias + jr : nullptr,  // the same NR bias values for every row
+                      .add_ld = 0,
+                      .add_step = 0};
           const int64_t cols = std::min(kNR, nc - jr);
           micro_tiles(kernel, t, cols);
           t.a += t.tiles * t.a_step;
@@ -170,18 +179,26 @@ void direct_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_b
               .b_row_stride = g.ldb,
               .c = g.C + m_begin * g.ldc + n_begin,
               .ldc = g.ldc,
-              .accumulate = g.accumulate,
+              .accumulate = g.accumulate || g.bias,
               .tiles = full_cols / kNR,
               .b_step = kNR,
-              .c_step = kNR};
+              .c_step = kNR,
+              .add = g.bias ? g.bias + n_begin : nullptr,  // a bias row: the same for every row of C
+              .add_ld = 0,
+              .add_step = kNR};
+  // Moves t's columns of C (and of the bias) `cols` to the right.
+  auto advance = [&t](int64_t cols) {
+    t.c += cols;
+    if (t.add) t.add += cols;
+  };
   micro_tiles(kernel, t, kNR);
-  t.c += full_cols;
+  advance(full_cols);
   t.b = packed_b;
   t.b_row_stride = kNR;
   t.b_step = kNR * g.K;
   t.tiles = (n - full_cols) / kNR;  // full-width packed slivers (when trans_b)
   micro_tiles(kernel, t, kNR);
-  t.c += t.tiles * kNR;
+  advance(t.tiles * kNR);
   t.b += t.tiles * t.b_step;
   t.tiles = n % kNR > 0 ? 1 : 0;  // the narrow right edge
   micro_tiles(kernel, t, n % kNR);
@@ -197,6 +214,8 @@ void check_args(const GemmArgs& g) {
   if (g.lda < (g.trans_a ? g.M : g.K)) fail("gemm", "lda=" + str(g.lda) + " too small");
   if (g.ldb < (g.trans_b ? g.K : g.N)) fail("gemm", "ldb=" + str(g.ldb) + " too small");
   if (g.ldc < g.N) fail("gemm", "ldc=" + str(g.ldc) + " too small");
+  if (g.bias && g.accumulate)
+    fail("gemm", "a bias row and accumulate together (C += A B + bias) is not supported");
 }
 
 }  // namespace
@@ -208,7 +227,7 @@ void gemm_naive(const GemmArgs& g) {
       float sum = 0;
       for (int64_t k = 0; k < g.K; ++k) sum += op_a(g, i, k) * op_b(g, k, j);
       float& c = g.C[i * g.ldc + j];
-      c = g.accumulate ? c + sum : sum;
+      c = g.accumulate ? c + sum : g.bias ? g.bias[j] + sum : sum;
     }
   }
 }
@@ -227,9 +246,14 @@ void set_gemm_use_avx2(bool on) { use_avx2 = on && cpu_has_avx2_fma(); }
 void gemm(const GemmArgs& g) {
   check_args(g);
   if (g.M == 0 || g.N == 0) return;
-  if (g.K == 0) {  // an empty sum: C = 0, or C unchanged
+  if (g.K == 0) {  // an empty sum: C = 0 (or the bias row), or C unchanged
     if (!g.accumulate)
-      for (int64_t i = 0; i < g.M; ++i) std::fill_n(g.C + i * g.ldc, g.N, 0.0f);
+      for (int64_t i = 0; i < g.M; ++i) {
+        if (g.bias)
+          std::copy_n(g.bias, g.N, g.C + i * g.ldc);
+        else
+          std::fill_n(g.C + i * g.ldc, g.N, 0.0f);
+      }
     return;
   }
   gemm_detail::MicroKernel kernel = gemm_detail::micro_kernel_portable;

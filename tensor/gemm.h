@@ -1,4 +1,5 @@
-// GEMM on raw row-major arrays: C = op(A) op(B) (+ C when accumulate), op(X) = X or X^T.
+// GEMM on raw row-major arrays: C = op(A) op(B) (+ C when accumulate, + a bias row when given), op(X) = X
+// or X^T.
 // op(A) is M x K, op(B) is K x N, C is M x N. lda/ldb/ldc are row strides of the arrays as stored
 // (A stored M x K with lda >= K, or K x M with lda >= M when trans_a).
 // gemm() picks the AVX2+FMA path at run time when the CPU has it, else the portable blocked path;
@@ -20,6 +21,8 @@ struct GemmArgs {
   float* C;
   int64_t ldc;
   bool accumulate;  // C += op(A) op(B) instead of C = op(A) op(B)
+  const float* bias =
+      nullptr;  // if set (and not accumulate): C = op(A) op(B) + bias, bias (N floats) added to every row
 };
 
 void gemm(const GemmArgs& g);

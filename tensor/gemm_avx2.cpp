@@ -25,7 +25,7 @@ static_assert(kNR == 16, "this kernel holds a row of the tile in two ymm registe
 template <int Rows, bool Accumulate>
 [[gnu::always_inline]] inline void tile(const float* a, int64_t a_row_stride, int64_t a_col_stride,
                                         const float* b, int64_t b_row_stride, int64_t kc, float* c,
-                                        int64_t ldc) {
+                                        int64_t ldc, const float* add, int64_t add_ld) {
   __m256 acc[Rows][2];
 #pragma GCC unroll 6
   for (int i = 0; i < Rows; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
@@ -34,7 +34,8 @@ template <int Rows, bool Accumulate>
   // compute (a large product's C is far out of L1: without this, 1024^3 ran 8% slower).
   if (Accumulate) {
 #pragma GCC unroll 6
-    for (int i = 0; i < Rows; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 15), _MM_HINT_T0);
+    for (int i = 0; i < Rows; ++i)
+      _mm_prefetch(reinterpret_cast<const char*>(add + i * add_ld + 15), _MM_HINT_T0);
   }
 
   // The k loop ends on the A pointer, so one step costs 2 integer adds and a compare besides the 8 loads
@@ -54,9 +55,9 @@ template <int Rows, bool Accumulate>
 #pragma GCC unroll 6
   for (int i = 0; i < Rows; ++i) {
     float* c_row = c + i * ldc;
-    if (Accumulate) {
-      acc[i][0] = _mm256_add_ps(_mm256_loadu_ps(c_row), acc[i][0]);
-      acc[i][1] = _mm256_add_ps(_mm256_loadu_ps(c_row + 8), acc[i][1]);
+    if (Accumulate) {  // C's own row, or a bias row (add_ld = 0)
+      acc[i][0] = _mm256_add_ps(_mm256_loadu_ps(add + i * add_ld), acc[i][0]);
+      acc[i][1] = _mm256_add_ps(_mm256_loadu_ps(add + i * add_ld + 8), acc[i][1]);
     }
     _mm256_storeu_ps(c_row, acc[i][0]);
     _mm256_storeu_ps(c_row + 8, acc[i][1]);
@@ -69,9 +70,10 @@ template <int Rows, bool Accumulate>
 template <int Rows, bool Accumulate>
 [[gnu::noinline]] void row_of_tiles(const float* a, int64_t a_row_stride, int64_t a_col_stride,
                                     const float* b, int64_t b_row_stride, int64_t kc, float* c, int64_t ldc,
-                                    int64_t count, int64_t a_step, int64_t b_step, int64_t c_step) {
-  for (int64_t s = 0; s < count; ++s, a += a_step, b += b_step, c += c_step)
-    tile<Rows, Accumulate>(a, a_row_stride, a_col_stride, b, b_row_stride, kc, c, ldc);
+                                    int64_t count, int64_t a_step, int64_t b_step, int64_t c_step,
+                                    const float* add, int64_t add_ld, int64_t add_step) {
+  for (int64_t s = 0; s < count; ++s, a += a_step, b += b_step, c += c_step, add += add_step)
+    tile<Rows, Accumulate>(a, a_row_stride, a_col_stride, b, b_row_stride, kc, c, ldc, add, add_ld);
 }
 
 // The 2nd loop: down the row tiles. The height picks the compiled row_of_tiles with an if-chain, not a
@@ -86,7 +88,8 @@ void block(const MicroTile& t) {
     auto row = [&](auto height) {
       row_of_tiles<decltype(height)::value, Accumulate>(
           u.a + i * u.a_row_stride, u.a_row_stride, u.a_col_stride, u.b, u.b_row_stride, u.kc,
-          u.c + i * u.ldc, u.ldc, u.tiles, u.a_step, u.b_step, u.c_step);
+          u.c + i * u.ldc, u.ldc, u.tiles, u.a_step, u.b_step, u.c_step,
+          u.add_base() + i * u.add_row_stride(), u.add_row_stride(), u.add_tile_step());
     };
     if (rows == 6)
       row(std::integral_constant<int, 6>());

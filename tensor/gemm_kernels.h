@@ -44,6 +44,13 @@ struct MicroTile {
   bool accumulate;
   int64_t tiles = 1;
   int64_t a_step = 0, b_step = 0, c_step = 0;
+  // What accumulate adds: by default C itself; else row r of tile s is add + r * add_ld + s * add_step
+  // (a bias row: add_ld = 0, the same NR values for every row of the tile).
+  const float* add = nullptr;
+  int64_t add_ld = 0, add_step = 0;
+  const float* add_base() const { return add ? add : c; }
+  int64_t add_row_stride() const { return add ? add_ld : ldc; }
+  int64_t add_tile_step() const { return add ? add_step : c_step; }
 };
 
 using MicroKernel = void (*)(const MicroTile& t);

@@ -16,11 +16,10 @@ void micro_kernel_portable(const MicroTile& t) {
         for (int64_t r = 0; r < rows; ++r)
           for (int64_t j = 0; j < kNR; ++j) acc[r][j] += a[r * t.a_row_stride] * b[j];
       float* c = t.c + i * t.ldc + s * t.c_step;
+      const float* add = t.add_base() + i * t.add_row_stride() + s * t.add_tile_step();
       for (int64_t r = 0; r < rows; ++r)
-        for (int64_t j = 0; j < kNR; ++j) {
-          float& c_rj = c[r * t.ldc + j];
-          c_rj = t.accumulate ? c_rj + acc[r][j] : acc[r][j];
-        }
+        for (int64_t j = 0; j < kNR; ++j)
+          c[r * t.ldc + j] = t.accumulate ? add[r * t.add_row_stride() + j] + acc[r][j] : acc[r][j];
     }
   }
 }

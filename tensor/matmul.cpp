@@ -142,16 +142,21 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Tensor out = Tensor::empty(out_shape);
   const int64_t rows = numel(Shape(x.shape().begin(), x.shape().end() - 1)), in = weight.size(1);
   if (out.numel() == 0) return out;
-  float* y = out.mutable_data();
-  if (bias.defined())  // y[r, :] = bias, then y += x W^T
-    parallel_for(rows, std::max<int64_t>(1, 8192 / out_features), [&](int64_t begin, int64_t end) {
-      const float* b = bias.data();
-      for (int64_t r = begin; r < end; ++r)  // a loop the compiler inlines: memmove's call costs more here
-        for (int64_t j = 0; j < out_features; ++j) y[r * out_features + j] = b[j];
-    });
-  // [rows, in] @ [out, in]^T: the transpose flag reads W as W^T without a copy
-  gemm({rows, out_features, in, x.data(), in, false, weight.data(), in, true, y, out_features,
-        bias.defined()});
+  // [rows, in] @ [out, in]^T + bias: the transpose flag reads W as W^T without a copy, and the micro-kernel
+  // adds the bias row as it stores each tile of C (where it would add C's old value when accumulating)
+  gemm({.M = rows,
+        .N = out_features,
+        .K = in,
+        .A = x.data(),
+        .lda = in,
+        .trans_a = false,
+        .B = weight.data(),
+        .ldb = in,
+        .trans_b = true,
+        .C = out.mutable_data(),
+        .ldc = out_features,
+        .accumulate = false,
+        .bias = bias.defined() ? bias.data() : nullptr});
   return out;
 }
 

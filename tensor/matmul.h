@@ -9,9 +9,8 @@ namespace qkv::kernels {
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
 
-// A Linear layer's forward, x [..., in] @ weight [out, in]^T + bias [out] -> [..., out], as one GEMM: the
-// bias is copied into every row of the output first and the GEMM adds the product to it (accumulate).
-// bias may be undefined (no bias).
+// A Linear layer's forward, x [..., in] @ weight [out, in]^T + bias [out] -> [..., out], as one GEMM whose
+// micro-kernel adds the bias as it stores C (GemmArgs::bias). bias may be undefined (no bias).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
 }  // namespace qkv::kernels

@@ -131,6 +131,48 @@ TEST_CASE("gemm: every tile height and every kind of B sliver match the naive lo
   }
 }
 
+TEST_CASE(
+    "gemm: a bias row is added to every row of C, on every path, by both kernels and any thread count") {
+  // direct (small), blocked with K in one and in three KC slices, narrow right edges, every transpose,
+  // and C split by rows and by columns across 2 threads; compared with the naive loop, then 1 vs 2 threads.
+  RestoreDefaults restore;
+  for (bool avx2 : {true, false}) {
+    set_gemm_use_avx2(avx2);
+    for (auto [M, N, K] :
+         {std::array<int64_t, 3>{5, 7, 3}, {13, 33, 64}, {300, 70, 200}, {70, 300, 200}, {100, 20, 600}})
+      for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+          INFO("M=" << M << " N=" << N << " K=" << K << " trans_a=" << ta << " trans_b=" << tb
+                    << " avx2=" << avx2);
+          const std::vector<float> a = random_values(M * K, 21), b = random_values(K * N, 22),
+                                   bias = random_values(N, 23);
+          std::vector<float> fast(M * N), naive(M * N), two(M * N);
+          GemmArgs g{M,          N,  K,           a.data(), ta ? M : K, ta,         b.data(),
+                     tb ? K : N, tb, fast.data(), N,        false,      bias.data()};
+          set_num_threads(1);
+          gemm(g);
+          GemmArgs gn = g;
+          gn.C = naive.data();
+          gemm_naive(gn);
+          const double tol = 1e-4 * (1 + std::sqrt(static_cast<double>(K)));
+          for (int64_t i = 0; i < M * N; ++i)
+            REQUIRE(std::abs(fast[i] - naive[i]) <= tol * (1 + std::abs(naive[i])));
+          set_num_threads(2);
+          GemmArgs g2 = g;
+          g2.C = two.data();
+          gemm(g2);
+          REQUIRE(std::memcmp(fast.data(), two.data(), fast.size() * sizeof(float)) == 0);
+        }
+  }
+  // K = 0: every row is the bias; bias with accumulate is refused
+  std::vector<float> bias{1, 2, 3}, c(6, 9), none;
+  gemm({2, 3, 0, none.data(), 0, false, none.data(), 3, false, c.data(), 3, false, bias.data()});
+  CHECK(c == std::vector<float>{1, 2, 3, 1, 2, 3});
+  CHECK_THROWS_WITH(
+      gemm({2, 3, 0, none.data(), 0, false, none.data(), 3, false, c.data(), 3, true, bias.data()}),
+      Catch::Contains("gemm") && Catch::Contains("bias") && Catch::Contains("accumulate"));
+}
+
 TEST_CASE("gemm: K = 0 gives zeros, or leaves C alone with accumulate; M or N = 0 is a no-op") {
   std::vector<float> a(6, 1), b(6, 1), c(6, 7);
   gemm({2, 3, 0, a.data(), 0, false, b.data(), 3, false, c.data(), 3, true});
