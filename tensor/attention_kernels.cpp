@@ -128,7 +128,7 @@ AttentionForward forward_heads(const Heads& s, const float* qd, const float* kd,
   float *wd = r.weights.mutable_data(), *dd = r.dropped.mutable_data(), *od = r.out.mutable_data();
   for_each_head(s, [&](int64_t b, int64_t h) {
     float* w = wd + s.map_at(b, h);
-    // scores = Q_bh K_bh^T: [T,Dh] @ [S,Dh]^T -> [T,S], both read in place with row stride H*Dh
+    // scores = Q_bh K_bh^T: [T,Dh] @ [S,Dh]^T -> [T,S], both read in place (row strides q_ld, k_ld)
     gemm({s.T, s.S, s.Dh, qd + s.q_at(b, h), s.q_ld, false, kd + s.k_at(b, h), s.k_ld, true, w, s.S, false});
     // weights row t = softmax(scale * scores, masked to -inf), in three sweeps over the whole [T,S] map so
     // that the exps of all rows are independent work for the vector units (row by row, each short row's

@@ -18,11 +18,8 @@
 namespace qkv {
 namespace {
 
-using gemm_detail::kMR;
-using gemm_detail::kNR;
-using gemm_detail::MicroTile;
-using gemm_detail::tile_rows;
-using namespace gemm_detail;  // op_a, op_b, pack_a, pack_b and the packing buffers (gemm_pack.h)
+// kMR, kNR, MicroTile, tile_rows (gemm_kernels.h); op_a, op_b, pack_a, pack_b, the buffers (gemm_pack.h)
+using namespace gemm_detail;
 
 // Register budget: see the micro-kernel in gemm_avx2.cpp (6 x 16 tile in 12 of the 16 ymm registers).
 // Cache budget for one core (Zen 4: 32 KiB L1d, 1 MiB L2; Haswell-class CPUs are similar):
@@ -122,9 +119,9 @@ void blocked_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_
       for (int64_t ic = m_begin; ic < m_end; ic += kMC) {  // 3rd loop: MC rows of C
         const int64_t mc = std::min(kMC, m_end - ic);
         if (!a_in_place) pack_a(g, ic, mc, pc, kc, packed_a);
+        const ASource src = a_source(g, a_in_place, packed_a, ic, pc, kc);
         for (int64_t jr = 0; jr < nc; jr += kNR) {  // 2nd loop: one NR-wide B sliver (stays in L1)
           // 1st loop, inside the kernel: down the MR-tall A slivers, then the short one at the bottom.
-          const ASource src = a_source(g, a_in_place, packed_a, ic, pc, kc);
           MicroTile t{.rows = kMR,
                       .kc = kc,
                       .a = src.a,
@@ -168,13 +165,13 @@ void direct_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_b
 
   // The 2nd and 1st loops around the micro-kernel, inside it: each tile of A rows (read in place, stays in
   // L1) across the NR-wide slivers of B, first those read in place, then the packed ones.
-  // op(A)(i, k) is A[i * lda + k], or A[k * lda + i] when trans_a;
   // op(B)(k, j) in place is B[k * ldb + j], else packed_b sliver row k.
+  const ASource a = a_source(g, /*in_place=*/true, nullptr, m_begin, 0, g.K);
   MicroTile t{.rows = m_end - m_begin,
               .kc = g.K,
-              .a = g.trans_a ? g.A + m_begin : g.A + m_begin * g.lda,
-              .a_row_stride = g.trans_a ? 1 : g.lda,
-              .a_col_stride = g.trans_a ? g.lda : 1,
+              .a = a.a,
+              .a_row_stride = a.row_stride,
+              .a_col_stride = a.col_stride,
               .b = g.B + n_begin,
               .b_row_stride = g.ldb,
               .c = g.C + m_begin * g.ldc + n_begin,
