@@ -107,11 +107,13 @@ Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, s
 namespace {
 
 // Leaves keep their gradient across backward calls and add to it (PyTorch semantics). The first
-// gradient is copied, because the tensor handed to us may be shared (add's backward passes grad on).
-void accumulate_into_leaf(const Tensor& leaf, const Tensor& grad) {
+// gradient becomes the leaf's: taken over when nothing else holds it (the usual case, a fresh result of
+// a backward function), else copied, because it may be shared (add's backward passes one grad to both
+// inputs) and later additions into the leaf's gradient must not change the other holder's.
+void accumulate_into_leaf(const Tensor& leaf, Tensor grad) {
   Tensor current = leaf.grad();
   if (!current.defined()) {
-    leaf.set_grad(grad.clone());
+    leaf.set_grad(grad.is_sole_owner() ? std::move(grad) : grad.clone());
   } else {
     kernels::add_(current, grad);
   }
@@ -153,7 +155,7 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
       const Edge& e = node->edges()[i];
       if (!grads[i].defined() || !e.needs_grad()) continue;
       if (e.leaf.defined()) {
-        accumulate_into_leaf(e.leaf, grads[i]);
+        accumulate_into_leaf(e.leaf, std::move(grads[i]));
       } else {
         Tensor& slot = pending[e.node.get()];
         slot = slot.defined() ? kernels::add(slot, grads[i]) : grads[i];

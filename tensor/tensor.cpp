@@ -123,6 +123,10 @@ bool Tensor::shares_storage_with(const Tensor& other) const {
   return impl_ && other.impl_ && impl_->storage == other.impl_->storage;
 }
 
+bool Tensor::is_sole_owner() const {
+  return impl_ && impl_.use_count() == 1 && impl_->storage.use_count() == 1;
+}
+
 // ---- autograd slot: plain accessors; the graph logic is in autograd/ ----
 bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
 

@@ -49,6 +49,9 @@ class Tensor {
   Tensor view(Shape shape) const;  // same storage, new shape of equal numel (no -1; see kernels::reshape)
   Tensor clone() const;            // a deep copy, detached from any graph
   bool shares_storage_with(const Tensor& other) const;
+  // True when this Tensor object is the only handle on its data: no copy of it, no view, no saved copy
+  // in a graph. Such a tensor can be taken over instead of copied (autograd's first leaf gradient).
+  bool is_sole_owner() const;
 
   // Bumped by every write through mutable_data(); autograd compares it with the version it saved, so an
   // in-place change to a tensor needed by backward is an error instead of a silent wrong gradient.

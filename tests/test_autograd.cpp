@@ -53,13 +53,50 @@ TEST_CASE("autograd: gradients accumulate across backward calls until zero_grad"
   CHECK_CLOSE(x.grad(), tensor({1.0f, 1.0f}));
 }
 
+TEST_CASE("autograd: a leaf's first gradient is its own, even when backward shared it") {
+  // add's backward hands one gradient tensor to both inputs: each leaf must get a gradient of its own,
+  // or adding into one would change the other.
+  Tensor a = tensor({1.0f, 2.0f}).set_requires_grad();
+  Tensor b = tensor({3.0f, 4.0f}).set_requires_grad();
+  Tensor out = a + b;
+  Tensor grad_output = tensor({1.0f, 1.0f});
+  out.backward(grad_output);
+  CHECK_FALSE(a.grad().shares_storage_with(b.grad()));
+  CHECK_FALSE(a.grad().shares_storage_with(grad_output));
+  sum(a * 5.0f).backward();  // adds into a's gradient only
+  CHECK_CLOSE(a.grad(), tensor({6.0f, 6.0f}));
+  CHECK_CLOSE(b.grad(), tensor({1.0f, 1.0f}));
+  CHECK_CLOSE(grad_output, tensor({1.0f, 1.0f}));
+}
+
+TEST_CASE("tensor: is_sole_owner sees copies, views and detached handles") {
+  // What decides whether backward may take a gradient over instead of copying it.
+  Tensor t = tensor({1.0f, 2.0f});
+  CHECK(t.is_sole_owner());
+  {
+    const Tensor copy = t;  // the same tensor
+    CHECK_FALSE(t.is_sole_owner());
+  }
+  CHECK(t.is_sole_owner());
+  {
+    const Tensor view = t.view({2, 1});  // another tensor on the same data
+    CHECK_FALSE(t.is_sole_owner());
+  }
+  {
+    const Tensor detached = t.detach();
+    CHECK_FALSE(t.is_sole_owner());
+  }
+  CHECK(t.clone().is_sole_owner());
+  CHECK_FALSE(Tensor().is_sole_owner());
+}
+
 TEST_CASE("autograd: broadcast operands get gradients of their own shape") {
   Tensor x = ones({2, 3, 4}).set_requires_grad();
   Tensor bias = zeros({4}).set_requires_grad();
   Tensor scale = ones({3, 1}).set_requires_grad();
   sum((x + bias) * scale).backward();
   CHECK(bias.grad().shape() == Shape{4});
-  CHECK_CLOSE(bias.grad(), full({4}, 6));   // 2*3 positions each
+  CHECK_CLOSE(bias.grad(), full({4}, 6));      // 2*3 positions each
   CHECK_CLOSE(scale.grad(), full({3, 1}, 8));  // 2*4 ones each
 }
 
@@ -86,7 +123,8 @@ TEST_CASE("autograd: a second backward through a freed graph is a clear error, u
   y.backward(/*retain_graph=*/true);
   y.backward();
   CHECK(x.grad().item() == Catch::Approx(8));
-  CHECK_THAT(ERROR_OF(y.backward()), Contains("backward") && Contains("already freed") && Contains("retain_graph"));
+  CHECK_THAT(ERROR_OF(y.backward()),
+             Contains("backward") && Contains("already freed") && Contains("retain_graph"));
 }
 
 TEST_CASE("autograd: backward on bad input names the problem") {
@@ -138,8 +176,8 @@ TEST_CASE("gradcheck: reports the input, the worst index and both values on a wr
   };
   Tensor x = tensor({0.5f, -1.0f, 2.0f}, {3}).set_requires_grad();
   const std::string msg = ERROR_OF(gradcheck(wrong_square, {x}));
-  CHECK_THAT(msg, Contains("gradcheck") && Contains("input 0") && Contains("[3]") && Contains("worst at index [") &&
-                      Contains("analytic") && Contains("numeric"));
+  CHECK_THAT(msg, Contains("gradcheck") && Contains("input 0") && Contains("[3]") &&
+                      Contains("worst at index [") && Contains("analytic") && Contains("numeric"));
   // The right one passes, and the input is left as it was.
   auto square = [](const std::vector<Tensor>& in) { return in[0] * in[0]; };
   const GradcheckResult r = gradcheck(square, {x});
