@@ -113,7 +113,7 @@ namespace {
 void accumulate_into_leaf(const Tensor& leaf, Tensor grad) {
   Tensor current = leaf.grad();
   if (!current.defined()) {
-    leaf.set_grad(grad.is_sole_owner() ? std::move(grad) : grad.clone());
+    leaf.set_grad(grad.is_sole_owner() ? grad : grad.clone());  // ours once this call returns
   } else {
     kernels::add_(current, grad);
   }
