@@ -7,6 +7,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
+#include "tensor/attention_kernels.h"
 #include "tensor/creation.h"
 #include "tensor/elementwise.h"
 #include "tensor/random.h"
@@ -103,13 +104,17 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
 // Dropout p on the weights when training. When `weights` is given it receives the [B,H,T,S] attention
 // weights (before dropout, detached, for pictures). Equal to splitting the heads, scaled dot-product
 // attention per head and merging them, without the copies in between.
+// With `ragged` (a batch without padding, see kernels::RaggedRows): q [Nq,H*Dh], k [Nk,H*Dh], v [Nk,H*Dv]
+// -> [Nq,H*Dv]; keep is at most causal [1,T,S] and the weights [B,H,T,S], T and S the longest sequences.
 Tensor multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t H, const Tensor& keep,
                             float dropout_p, bool training, Tensor* weights = nullptr,
-                            Generator& gen = default_generator());
+                            Generator& gen = default_generator(),
+                            const kernels::RaggedRows* ragged = nullptr);
 // Self-attention from one joint projection: qkv [B,T,3*H*Dh] holds Q, K, V side by side (x @ [W_q; W_k;
 // W_v]^T), -> [B,T,H*Dh]. The same numbers as multi_head_attention on the three column blocks.
 Tensor multi_head_self_attention(const Tensor& qkv, int64_t H, const Tensor& keep, float dropout_p,
                                  bool training, Tensor* weights = nullptr,
-                                 Generator& gen = default_generator());
+                                 Generator& gen = default_generator(),
+                                 const kernels::RaggedRows* ragged = nullptr);
 
 }  // namespace qkv

@@ -2,13 +2,16 @@
 // Adam step) for the two configurations of the PyTorch reference (../shared/reference/torch_train_step.py),
 // with the same sizes, so the two can be run back to back and compared:
 //   reverse  EncoderDecoder, post-norm: V=13, S=12 (valid lengths 4..12), D=64, H=4, FFN 128, 2+2 blocks,
-//            dropout 0.1, batch 64, Adam lr 1e-3, the loss ignores pad
+//            dropout 0.1, batch 64, Adam lr 1e-3, the loss ignores pad. Trained as train_reverse trains
+//            it, on ragged batches (nn/ragged.h): the padding is never computed, the loss is the same.
+//   reverse_padded  the same step on the padded batch, as the reference computes it (masks, then pad
+//            targets ignored): a third more work for the same loss
 //   gpt      GPT, pre-norm, GELU, learned positions: V=65, T=64, D=128, H=4, FFN 512, 4 blocks,
 //            dropout 0.1, batch 32, Adam lr 1e-3, random tokens
 //   ./build/examples/bench_train               a table: each config at 1 thread and at every thread
 //   ./build/examples/bench_train --csv         rows of impl,config,threads,ms_per_step (as the reference)
 //   --threads N (only that count), --steps N (timed steps of reverse; gpt times half, at least 10),
-//   --config reverse|gpt (only that one, e.g. to profile it)
+//   --config reverse|reverse_padded|gpt (only that one, e.g. to profile it)
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -45,7 +48,7 @@ void train_step(Optimizer& opt, const std::function<Tensor()>& loss_on_new_batch
   opt.step();
 }
 
-double bench_reverse(int64_t steps) {
+double bench_reverse(int64_t steps, bool padded) {
   using toy::ReverseTask;
   TransformerConfig c;
   c.vocab_size = ReverseTask::vocab;
@@ -59,9 +62,13 @@ double bench_reverse(int64_t steps) {
       [&] {
         train_step(opt, [&] {
           const toy::ReverseBatch b = task.train_batch(64);
-          const Tensor logits = model.forward(b.src, b.src_valid_lens, b.tgt_in);  // [B,T,V]
-          return cross_entropy(reshape(logits, {-1, ReverseTask::vocab}), reshape(b.tgt, {-1}),
-                               ReverseTask::pad);
+          if (padded) {  // the same work as the reference: padding computed, then masked and ignored
+            const Tensor logits = model.forward(b.src, b.src_valid_lens, b.tgt_in);  // [B,T,V]
+            return cross_entropy(reshape(logits, {-1, ReverseTask::vocab}), reshape(b.tgt, {-1}),
+                                 ReverseTask::pad);
+          }
+          const toy::RaggedReverseBatch r = toy::ragged(b);  // only the real tokens: the same loss
+          return cross_entropy(model.forward(r.src, r.tgt_in), r.tgt, ReverseTask::pad);  // [N,V]
         });
       },
       steps);
@@ -107,7 +114,7 @@ int main(int argc, char** argv) try {
   cli::Flags flags("bench_train", "Milliseconds per training step, comparable with the PyTorch reference.");
   flags.option("threads", "0", "only this many threads (0: 1 and every core)")
       .option("steps", "50", "timed steps for reverse (gpt: half, at least 10)")
-      .option("config", "all", "reverse, gpt or all")
+      .option("config", "all", "reverse, reverse_padded, gpt or all")
       .toggle("csv", "print rows impl,config,threads,ms_per_step");
   if (!flags.parse(argc, argv)) return 0;
   const int all = int(std::max(1u, std::thread::hardware_concurrency()));
@@ -120,8 +127,11 @@ int main(int argc, char** argv) try {
     set_num_threads(threads);
     manual_seed(0);
     const std::string config = flags.str("config");
-    if (config != "gpt") rows.push_back({"reverse", threads, 1e3 * bench_reverse(steps)});
-    if (config != "reverse")
+    if (config == "all" || config == "reverse")
+      rows.push_back({"reverse", threads, 1e3 * bench_reverse(steps, /*padded=*/false)});
+    if (config == "all" || config == "reverse_padded")
+      rows.push_back({"reverse_padded", threads, 1e3 * bench_reverse(steps, /*padded=*/true)});
+    if (config == "all" || config == "gpt")
       rows.push_back({"gpt", threads, 1e3 * bench_gpt(std::max<int64_t>(10, steps / 2))});
   }
 
@@ -129,8 +139,8 @@ int main(int argc, char** argv) try {
     for (const Row& r : rows) std::printf("qkv,%s,%d,%.3f\n", r.config, r.threads, r.ms);
     return 0;
   }
-  std::printf("%-8s %8s %12s\n", "config", "threads", "ms/step");
-  for (const Row& r : rows) std::printf("%-8s %8d %12.2f\n", r.config, r.threads, r.ms);
+  std::printf("%-14s %8s %12s\n", "config", "threads", "ms/step");
+  for (const Row& r : rows) std::printf("%-14s %8d %12.2f\n", r.config, r.threads, r.ms);
   std::printf("Compare: /usr/bin/python3 ../shared/reference/torch_train_step.py --threads N\n");
   return 0;
 } catch (const std::exception& e) {

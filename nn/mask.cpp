@@ -41,8 +41,18 @@ Mask Mask::causal() {
   return m;
 }
 
+Mask Mask::ragged(std::vector<int64_t> query_splits, std::vector<int64_t> key_splits) {
+  Mask m;  // the splits themselves are checked by the attention kernel, against the rows it is given
+  m.ragged_ = std::make_shared<const kernels::RaggedRows>(
+      kernels::RaggedRows{std::move(query_splits), std::move(key_splits)});
+  return m;
+}
+
 Mask Mask::operator&(const Mask& other) const {
+  if (ragged_ && other.ragged_ && ragged_ != other.ragged_)
+    fail("Mask::operator&", "a mask can describe one ragged batch, not two");
   Mask m = *this;
+  if (!m.ragged_) m.ragged_ = other.ragged_;
   m.causal_ = causal_ || other.causal_;
   m.valid_lens_.insert(m.valid_lens_.end(), other.valid_lens_.begin(), other.valid_lens_.end());
   m.key_is_padding_.insert(m.key_is_padding_.end(), other.key_is_padding_.begin(),
@@ -51,6 +61,11 @@ Mask Mask::operator&(const Mask& other) const {
 }
 
 Tensor Mask::keep(int64_t B, int64_t T, int64_t S) const {
+  if (ragged_ && (!valid_lens_.empty() || !key_is_padding_.empty()))
+    fail("attention mask", "a ragged batch has no padding: valid_lens and key_is_padding do not apply");
+  if (ragged_ && causal_ && ragged_->q_splits != ragged_->k_splits)
+    fail("attention mask",
+         "causal needs the queries and keys of a ragged batch split alike (self-attention)");
   const Tensor key_positions = reshape(arange(float(S)), {1, 1, S});  // s along the last axis
   Tensor keep = ones({1, 1, S});
   for (const Tensor& lens : valid_lens_) {

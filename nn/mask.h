@@ -5,12 +5,17 @@
 //                                       where True means ignore)
 //   Mask::causal()                      query t sees keys s <= t + S - T: bottom-right aligned, so a
 //                                       decoder with a key/value cache (T < S) still sees its whole past
+//   Mask::ragged(q_splits, k_splits)    a ragged batch (nn/ragged.h, no padding): the queries of
+//                                       sequence b see only the keys of sequence b. & causal() for a
+//                                       decoder's self-attention
 //   a & b                               kept only where both keep
 // No function takes a bare boolean tensor whose polarity is not in its name. Attention asks for the
 // dense form keep(B, T, S): 1 where query t may attend key s, 0 where it may not.
 #pragma once
+#include <memory>
 #include <vector>
 
+#include "tensor/attention_kernels.h"
 #include "tensor/tensor.h"
 
 namespace qkv::nn {
@@ -21,15 +26,20 @@ class Mask {
   static Mask from_valid_lens(const Tensor& valid_lens);
   static Mask key_padding(const Tensor& key_is_padding);
   static Mask causal();
+  static Mask ragged(std::vector<int64_t> query_splits, std::vector<int64_t> key_splits);
   Mask operator&(const Mask& other) const;
 
+  // No key masked out (within its own sequence, when ragged).
   bool empty() const { return !causal_ && valid_lens_.empty() && key_is_padding_.empty(); }
+  // The row splits of a ragged batch, or nullptr for a padded one.
+  const kernels::RaggedRows* ragged_rows() const { return ragged_.get(); }
   // [B or 1, T or 1, S] of 1/0. Throws if a part does not fit B, T, S (naming the shapes).
   Tensor keep(int64_t B, int64_t T, int64_t S) const;
 
  private:
   std::vector<Tensor> valid_lens_, key_is_padding_;
   bool causal_ = false;
+  std::shared_ptr<const kernels::RaggedRows> ragged_;
 };
 
 }  // namespace qkv::nn

@@ -25,11 +25,20 @@ TransformerEncoder::TransformerEncoder(const TransformerConfig& c) {
   if (c.block.norm_first) ln_f = register_module("ln_f", std::make_shared<LayerNorm>(c.block.num_hiddens));
 }
 
+// The blocks, then the final norm (pre-norm): x [B,S,D], or [N,D] rows of a ragged batch.
+static Tensor encode(const TransformerEncoder& e, Tensor x, const Mask& mask) {
+  for (auto& block : e.blocks) x = block->forward(x, mask);
+  return e.ln_f ? e.ln_f->forward(x) : x;
+}
+
 Tensor TransformerEncoder::forward(const Tensor& src, const Mask& mask) {
   check_ids("TransformerEncoder", src);
-  Tensor x = pos_encoding->forward(scaled_embedding(*embedding, src));  // [B,S,D]
-  for (auto& block : blocks) x = block->forward(x, mask);
-  return ln_f ? ln_f->forward(x) : x;
+  return encode(*this, pos_encoding->forward(scaled_embedding(*embedding, src)), mask);  // [B,S,D]
+}
+
+Tensor TransformerEncoder::forward(const RaggedBatch& src) {
+  const Tensor x = pos_encoding->forward(scaled_embedding(*embedding, src.ids), src.positions);  // [N,D]
+  return encode(*this, x, Mask::ragged(src.splits, src.splits));
 }
 
 TransformerDecoder::TransformerDecoder(const TransformerConfig& c) {
@@ -44,11 +53,24 @@ TransformerDecoder::TransformerDecoder(const TransformerConfig& c) {
   dense = register_module("dense", std::make_shared<Linear>(c.block.num_hiddens, c.vocab_size));
 }
 
+// The blocks, the final norm (pre-norm) and the output layer: x [B,T,D] -> [B,T,V], or ragged [N,D] -> [N,V].
+static Tensor decode(const TransformerDecoder& d, Tensor x, const Tensor& enc_outputs, const Mask& enc_mask,
+                     const Mask& self_mask) {
+  for (auto& block : d.blocks) x = block->forward(x, enc_outputs, enc_mask, self_mask);
+  return d.dense->forward(d.ln_f ? d.ln_f->forward(x) : x);
+}
+
 Tensor TransformerDecoder::forward(const Tensor& tgt, const Tensor& enc_outputs, const Mask& enc_mask) {
   check_ids("TransformerDecoder", tgt);
-  Tensor x = pos_encoding->forward(scaled_embedding(*embedding, tgt));  // [B,T,D]
-  for (auto& block : blocks) x = block->forward(x, enc_outputs, enc_mask);
-  return dense->forward(ln_f ? ln_f->forward(x) : x);  // [B,T,D] -> [B,T,V]
+  return decode(*this, pos_encoding->forward(scaled_embedding(*embedding, tgt)), enc_outputs, enc_mask,
+                Mask::causal());
+}
+
+Tensor TransformerDecoder::forward(const RaggedBatch& tgt, const Tensor& enc_outputs,
+                                   const std::vector<int64_t>& src_splits) {
+  const Tensor x = pos_encoding->forward(scaled_embedding(*embedding, tgt.ids), tgt.positions);  // [N,D]
+  return decode(*this, x, enc_outputs, Mask::ragged(tgt.splits, src_splits),
+                Mask::ragged(tgt.splits, tgt.splits) & Mask::causal());
 }
 
 EncoderDecoder::EncoderDecoder(const TransformerConfig& c) : config(c) {
@@ -61,6 +83,13 @@ Tensor EncoderDecoder::forward(const Tensor& src, const Tensor& src_valid_lens, 
   const Mask src_mask = Mask::from_valid_lens(src_valid_lens);
   const Tensor memory = encoder->forward(src, src_mask);  // [B,S,D]
   return decoder->forward(tgt_in, memory, src_mask);      // [B,T,V]
+}
+
+Tensor EncoderDecoder::forward(const RaggedBatch& src, const RaggedBatch& tgt_in) {
+  if (src.batch_size() != tgt_in.batch_size())
+    fail("EncoderDecoder", "source and target batches differ: " + std::to_string(src.batch_size()) + " and " +
+                               std::to_string(tgt_in.batch_size()) + " sequences");
+  return decoder->forward(tgt_in, encoder->forward(src), src.splits);  // [N,V]
 }
 
 GPT::GPT(const TransformerConfig& c) : config(c) {

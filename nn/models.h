@@ -3,11 +3,13 @@
 //       (token embedding scaled by sqrt(D), sinusoidal positions, post-norm blocks by default; with
 //       pre-norm blocks each stack ends in a LayerNorm, as PyTorch's nn.Transformer and GPT-2 do)
 //   GPT  a decoder-only causal language model (learned positions, pre-norm, GELU, a final LayerNorm)
-// Token ids are integer-valued float tensors: src [B,S], tgt [B,T]; logits come out as [B,T,V].
+// Token ids are integer-valued float tensors: src [B,S], tgt [B,T]; logits come out as [B,T,V]. The
+// encoder-decoder also takes ragged batches (nn/ragged.h): only real tokens are computed, logits [N,V].
 #pragma once
 #include <vector>
 
 #include "nn/positional_encoding.h"
+#include "nn/ragged.h"
 #include "nn/transformer.h"
 
 namespace qkv::nn {
@@ -23,6 +25,7 @@ class TransformerEncoder : public Module {
  public:
   explicit TransformerEncoder(const TransformerConfig& config);
   Tensor forward(const Tensor& src, const Mask& mask);  // src [B,S] -> [B,S,D]
+  Tensor forward(const RaggedBatch& src);               // ragged src, N tokens -> [N,D]
   std::shared_ptr<Embedding> embedding;
   std::shared_ptr<PositionalEncoding> pos_encoding;
   std::vector<std::shared_ptr<TransformerEncoderBlock>> blocks;
@@ -34,6 +37,8 @@ class TransformerDecoder : public Module {
   explicit TransformerDecoder(const TransformerConfig& config);
   // tgt [B,T], enc_outputs [B,S,D] -> logits [B,T,V]
   Tensor forward(const Tensor& tgt, const Tensor& enc_outputs, const Mask& enc_mask);
+  // ragged tgt (N tokens), enc_outputs [Ns,D] of the ragged source split at src_splits -> logits [N,V]
+  Tensor forward(const RaggedBatch& tgt, const Tensor& enc_outputs, const std::vector<int64_t>& src_splits);
   std::shared_ptr<Embedding> embedding;
   std::shared_ptr<PositionalEncoding> pos_encoding;
   std::vector<std::shared_ptr<TransformerDecoderBlock>> blocks;
@@ -47,6 +52,10 @@ class EncoderDecoder : public Module {
   // src [B,S] with src_valid_lens [B] (padding after them), tgt_in [B,T] (bos + target shifted right)
   // -> logits [B,T,V]
   Tensor forward(const Tensor& src, const Tensor& src_valid_lens, const Tensor& tgt_in);
+  // The same model on ragged batches: each source without its padding, each target only up to where the
+  // loss reads it -> logits [N,V] for tgt_in's N tokens. The same numbers for those tokens as the padded
+  // forward, for about two thirds of its work on the toy task.
+  Tensor forward(const RaggedBatch& src, const RaggedBatch& tgt_in);
   std::shared_ptr<TransformerEncoder> encoder;
   std::shared_ptr<TransformerDecoder> decoder;
   TransformerConfig config;

@@ -33,11 +33,23 @@ Tensor merge_heads(const Tensor& x) {
 
 Tensor MultiHeadAttention::forward(const Tensor& queries, const Tensor& keys, const Tensor& values,
                                    const Mask& mask) {
-  if (queries.dim() != 3 || keys.dim() != 3 || values.dim() != 3 || queries.size(0) != keys.size(0) ||
-      keys.size(0) != values.size(0) || keys.size(1) != values.size(1))
+  const kernels::RaggedRows* ragged = mask.ragged_rows();  // a ragged batch: [N,width] rows, no batch dim
+  const int64_t rank = ragged ? 2 : 3;
+  if (queries.dim() != rank || keys.dim() != rank || values.dim() != rank ||
+      (!ragged && (queries.size(0) != keys.size(0) || keys.size(0) != values.size(0))) ||
+      keys.size(rank - 2) != values.size(rank - 2))
     fail("MultiHeadAttention",
-         "expected queries [B,T,query_size], keys [B,S,key_size], values [B,S,value_size], got " +
-             to_string(queries.shape()) + ", " + to_string(keys.shape()) + ", " + to_string(values.shape()));
+         std::string(
+             ragged ? "expected ragged queries [Nq,query_size], keys [Nk,key_size], values [Nk,value_size]"
+                    : "expected queries [B,T,query_size], keys [B,S,key_size], values [B,S,value_size]") +
+             ", got " + to_string(queries.shape()) + ", " + to_string(keys.shape()) + ", " +
+             to_string(values.shape()));
+  // The [B|1,T|1,S] keep mask (T and S the longest sequences of a ragged batch), or none.
+  auto keep_for = [&](const Tensor& q, const Tensor& k) {
+    if (mask.empty()) return Tensor();
+    if (ragged) return mask.keep(ragged->batch(), ragged->longest_query(), ragged->longest_key());
+    return mask.keep(q.size(0), q.size(1), k.size(1));
+  };
   if (queries.impl() == keys.impl() && keys.impl() == values.impl()) {
     // Self-attention: the three projections of one x are one GEMM, x @ [W_q; W_k; W_v]^T -> [B,T,3D]
     // (PyTorch's in_proj_weight), and the heads are read from its three column blocks. The same numbers
@@ -46,18 +58,17 @@ Tensor MultiHeadAttention::forward(const Tensor& queries, const Tensor& keys, co
     const Tensor w = concat({W_q->weight, W_k->weight, W_v->weight}, 0);  // [3D, query_size]
     const Tensor b = W_q->bias.defined() ? concat({W_q->bias, W_k->bias, W_v->bias}, 0) : Tensor();
     const Tensor qkv = linear(queries, w, b);
-    const Tensor keep = mask.empty() ? Tensor() : mask.keep(qkv.size(0), qkv.size(1), qkv.size(1));
-    return W_o->forward(
-        multi_head_self_attention(qkv, num_heads, keep, dropout_, is_training(), &attention_weights));
+    return W_o->forward(multi_head_self_attention(qkv, num_heads, keep_for(queries, queries), dropout_,
+                                                  is_training(), &attention_weights, default_generator(),
+                                                  ragged));
   }
   // Project: [B,T,query_size] -> [B,T,D]; keys and values likewise with S.
   const Tensor q = W_q->forward(queries), k = W_k->forward(keys), v = W_v->forward(values);
   // Every head at once, each read in place from its Dh columns of [B,T,D]: the same numbers as
   //   merge_heads(scaled_dot_product_attention(split_heads(q), split_heads(k), split_heads(v), mask).output)
   // without the four copies (tests/test_attention_fused.cpp checks they agree bit for bit). Weights [B,H,T,S].
-  const Tensor keep = mask.empty() ? Tensor() : mask.keep(q.size(0), q.size(1), k.size(1));
-  const Tensor out =
-      multi_head_attention(q, k, v, num_heads, keep, dropout_, is_training(), &attention_weights);
+  const Tensor out = multi_head_attention(q, k, v, num_heads, keep_for(q, k), dropout_, is_training(),
+                                          &attention_weights, default_generator(), ragged);
   return W_o->forward(out);  // [B,T,D] -> [B,T,D]
 }
 

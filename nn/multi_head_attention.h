@@ -17,7 +17,8 @@ class MultiHeadAttention : public Module {
   // All widths equal to num_hiddens.
   MultiHeadAttention(int64_t num_hiddens, int64_t num_heads, float dropout = 0, bool bias = false);
 
-  // queries [B,T,query_size], keys [B,S,key_size], values [B,S,value_size] -> [B,T,num_hiddens]
+  // queries [B,T,query_size], keys [B,S,key_size], values [B,S,value_size] -> [B,T,num_hiddens].
+  // With a Mask::ragged (nn/ragged.h): queries [Nq,query_size], keys and values [Nk,...] -> [Nq,num_hiddens].
   Tensor forward(const Tensor& queries, const Tensor& keys, const Tensor& values, const Mask& mask = {});
 
   std::shared_ptr<Linear> W_q, W_k, W_v, W_o;

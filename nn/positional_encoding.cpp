@@ -28,6 +28,15 @@ static void check_positions(const char* op, const Tensor& x, int64_t max_len, in
                  ", got " + to_string(x.shape()));
 }
 
+// A ragged batch's rows x [N,D] and their positions [N] (index_select checks each is < max_len).
+static void check_ragged_positions(const char* op, const Tensor& x, const Tensor& positions, int64_t D) {
+  if (x.dim() != 2 || x.size(1) != D || !positions.defined() || positions.dim() != 1 ||
+      positions.size(0) != x.size(0))
+    fail(op, "expected ragged x [N,D] with D=" + std::to_string(D) + " and positions [N], got " +
+                 to_string(x.shape()) + " and " +
+                 (positions.defined() ? to_string(positions.shape()) : "undefined"));
+}
+
 PositionalEncoding::PositionalEncoding(int64_t num_hiddens, float dropout, int64_t max_len)
     : P(sinusoidal_table(max_len, num_hiddens)) {
   dropout_ = register_module("dropout", std::make_shared<Dropout>(dropout));
@@ -38,6 +47,11 @@ Tensor PositionalEncoding::forward(const Tensor& x) const {
   return dropout_->forward(x + narrow(P, 0, 0, x.size(1)));  // [B,T,D] + [T,D]
 }
 
+Tensor PositionalEncoding::forward(const Tensor& x, const Tensor& positions) const {
+  check_ragged_positions("PositionalEncoding", x, positions, P.size(1));
+  return dropout_->forward(x + index_select(P, 0, positions));  // row i gets P[positions[i]]
+}
+
 LearnedPositionalEncoding::LearnedPositionalEncoding(int64_t num_hiddens, float dropout, int64_t max_len) {
   table = register_module("table", std::make_shared<Embedding>(max_len, num_hiddens));
   dropout_ = register_module("dropout", std::make_shared<Dropout>(dropout));
@@ -46,6 +60,11 @@ LearnedPositionalEncoding::LearnedPositionalEncoding(int64_t num_hiddens, float 
 Tensor LearnedPositionalEncoding::forward(const Tensor& x) const {
   check_positions("LearnedPositionalEncoding", x, table->weight.size(0), table->weight.size(1));
   return dropout_->forward(x + narrow(table->weight, 0, 0, x.size(1)));  // the first T rows are learned
+}
+
+Tensor LearnedPositionalEncoding::forward(const Tensor& x, const Tensor& positions) const {
+  check_ragged_positions("LearnedPositionalEncoding", x, positions, table->weight.size(1));
+  return dropout_->forward(x + table->forward(positions));
 }
 
 }  // namespace qkv::nn

@@ -61,10 +61,11 @@ TransformerDecoderBlock::TransformerDecoderBlock(const BlockConfig& c) : norm_fi
   addnorm3 = register_module("addnorm3", std::make_shared<AddNorm>(c.num_hiddens, c.dropout));
 }
 
-Tensor TransformerDecoderBlock::forward(const Tensor& x, const Tensor& enc_outputs, const Mask& enc_mask) {
+Tensor TransformerDecoderBlock::forward(const Tensor& x, const Tensor& enc_outputs, const Mask& enc_mask,
+                                        const Mask& self_mask) {
   // 1. causal self-attention over the target [B,T,D]: position t sees targets <= t
   const Tensor y = residual(*addnorm1, norm_first_, x,
-                            [&](const Tensor& h) { return attention1->forward(h, h, h, Mask::causal()); });
+                            [&](const Tensor& h) { return attention1->forward(h, h, h, self_mask); });
   // 2. cross-attention: queries [B,T,D] from the decoder, keys and values [B,S,D] from the encoder
   const Tensor z = residual(*addnorm2, norm_first_, y, [&](const Tensor& h) {
     return attention2->forward(h, enc_outputs, enc_outputs, enc_mask);

@@ -57,8 +57,10 @@ class TransformerEncoderBlock : public Module {
 class TransformerDecoderBlock : public Module {
  public:
   explicit TransformerDecoderBlock(const BlockConfig& config);
-  // x [B,T,D] the target so far; enc_outputs [B,S,D]; enc_mask says which source keys are real.
-  Tensor forward(const Tensor& x, const Tensor& enc_outputs, const Mask& enc_mask);
+  // x [B,T,D] the target so far; enc_outputs [B,S,D]; enc_mask says which source keys are real;
+  // self_mask is causal (with Mask::ragged for a ragged batch, whose x and enc_outputs are [N,D] rows).
+  Tensor forward(const Tensor& x, const Tensor& enc_outputs, const Mask& enc_mask,
+                 const Mask& self_mask = Mask::causal());
   std::shared_ptr<MultiHeadAttention> attention1;  // masked (causal) self-attention
   std::shared_ptr<MultiHeadAttention>
       attention2;  // cross-attention: queries from x, keys/values from the encoder

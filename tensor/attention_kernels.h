@@ -8,14 +8,31 @@
 //   out     = dropped V                                    [T,Dv]  written into out[b, :, h*Dv : ...]
 // The math of the backward is docs/derivations/attention_backward.md. Work is split over (b, h) pairs,
 // each computed whole by one thread, so the bits do not depend on the thread count.
+// A ragged batch (RaggedRows) skips padding altogether: only the real rows of each sequence are stored
+// and computed.
 // Leaves out: the projections (Linear layers around it), causal shortcuts (masked keys are computed,
 // then zeroed), and flash-style tiling (every [T,S] map is stored: the course draws them).
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "tensor/tensor.h"
 
 namespace qkv::kernels {
+
+// A ragged batch: B sequences of different lengths stored end to end, with no padding. Sequence b of the
+// queries is rows q_splits[b] .. q_splits[b+1] of q [Nq, H*Dh]; its keys and values are rows k_splits[b] ..
+// k_splits[b+1] of k [Nk, H*Dh] and v [Nk, H*Dv] (TensorFlow's row_splits). Self-attention has the same
+// splits twice. The maps stay [B,H,T,S], T and S the longest sequences: sequence b fills the top-left
+// T_b x S_b corner of its maps, zeros elsewhere. A padded batch with valid_lens masks computes the same
+// numbers for the real rows and spends the rest of its work on padding (up to a third on the toy tasks).
+struct RaggedRows {
+  std::vector<int64_t> q_splits, k_splits;  // B+1 each, from 0, never decreasing
+  int64_t batch() const { return static_cast<int64_t>(q_splits.size()) - 1; }
+  int64_t longest_query() const { return longest(q_splits); }
+  int64_t longest_key() const { return longest(k_splits); }
+  static int64_t longest(const std::vector<int64_t>& splits);
+};
 
 struct AttentionForward {
   Tensor out;      // [B,T,H*Dv]
@@ -25,8 +42,11 @@ struct AttentionForward {
 
 // q [B,T,H*Dh], k [B,S,H*Dh], v [B,S,H*Dv]. keep: undefined (no mask) or [B|1, T|1, S], 1 = attend.
 // drop_mask: undefined (no dropout) or [B,H,T,S] of 0 and 1/(1-p).
+// With `ragged`: q [Nq,H*Dh], k [Nk,H*Dh], v [Nk,H*Dv] and out [Nq,H*Dv], rows as ragged says; T and S in
+// keep and drop_mask are the longest sequences (keep then holds only a causal mask, if any).
 AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t H,
-                                   const Tensor& keep, float scale, const Tensor& drop_mask);
+                                   const Tensor& keep, float scale, const Tensor& drop_mask,
+                                   const RaggedRows* ragged = nullptr);
 
 struct AttentionGrads {
   Tensor dq, dk, dv;  // shaped as q, k, v
@@ -35,13 +55,15 @@ struct AttentionGrads {
 // dout [B,T,H*Dv]; weights, dropped and drop_mask as in and out of attention_forward.
 AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
                                   const Tensor& weights, const Tensor& dropped, const Tensor& drop_mask,
-                                  int64_t H, float scale);
+                                  int64_t H, float scale, const RaggedRows* ragged = nullptr);
 
 // Self-attention with Q, K and V from one joint projection: qkv [B,T,3*H*Dh] holds them side by side
 // (columns 0.., H*Dh.., 2*H*Dh..), read in place as above; S = T. The backward returns dqkv in that layout.
+// With `ragged` (q_splits == k_splits): qkv [N,3*H*Dh].
 AttentionForward attention_forward_packed(const Tensor& qkv, int64_t H, const Tensor& keep, float scale,
-                                          const Tensor& drop_mask);
+                                          const Tensor& drop_mask, const RaggedRows* ragged = nullptr);
 Tensor attention_backward_packed(const Tensor& dout, const Tensor& qkv, const Tensor& weights,
-                                 const Tensor& dropped, const Tensor& drop_mask, int64_t H, float scale);
+                                 const Tensor& dropped, const Tensor& drop_mask, int64_t H, float scale,
+                                 const RaggedRows* ragged = nullptr);
 
 }  // namespace qkv::kernels

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "tensor/elementwise.h"
+
 namespace qkv::toy {
 namespace {
 
@@ -86,6 +88,13 @@ SortBatch sort_batch(const std::vector<Sequence>& seqs) {
 
 ReverseTask::ReverseTask(int64_t held_out_count, uint64_t held_out_seed) {
   held_out_ = reverse_batch(draw_unique(held_out_count, held_out_seed, held_out_keys_, draw_reverse));
+}
+
+RaggedReverseBatch ragged(const ReverseBatch& batch) {
+  const Tensor tgt_lens = kernels::add_scalar(batch.src_valid_lens, 1);  // the digits, then eos
+  return {nn::RaggedBatch::from_padded(batch.src, batch.src_valid_lens),
+          nn::RaggedBatch::from_padded(batch.tgt_in, tgt_lens),
+          nn::RaggedBatch::from_padded(batch.tgt, tgt_lens).ids};
 }
 
 ReverseBatch ReverseTask::train_batch(int64_t B, Generator& gen) const {

@@ -11,6 +11,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "nn/ragged.h"
 #include "tensor/creation.h"
 
 namespace qkv::toy {
@@ -21,6 +22,14 @@ struct ReverseBatch {
   Tensor tgt_in;          // [B,13] bos, then the target shifted right (teacher forcing)
   Tensor tgt;             // [B,13] reversed digits, eos, then pad (ignored by the loss)
 };
+
+// The same batch without its padding (nn/ragged.h): each source of its valid length, each target up to and
+// including its eos (the loss reads nothing after it). tgt [N] lines up with tgt_in's N tokens.
+struct RaggedReverseBatch {
+  nn::RaggedBatch src, tgt_in;
+  Tensor tgt;
+};
+RaggedReverseBatch ragged(const ReverseBatch& batch);
 
 class ReverseTask {
  public:
