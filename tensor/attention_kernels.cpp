@@ -19,9 +19,9 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // The sizes of one call, checked, and where head (b, h) of each operand starts. q, k and v are each read
 // with their own row stride and column offset: separate tensors [B,T,H*Dh] (stride H*Dh, offset 0), or
 // blocks of one packed [B,T,3*H*Dh] tensor from a joint Q/K/V projection (stride 3*H*Dh, offsets 0,
-// H*Dh, 2*H*Dh). Their gradients are written with the same layout; out is always [B,T,H*Dv]. In a ragged
-// batch (RaggedRows) sequence b starts at row q_splits[b] (k_splits[b]) instead of b*T (b*S) and has
-// T_of(b) <= T queries and S_of(b) <= S keys.
+// H*Dh, 2*H*Dh). Their gradients are written with the same layout; out is [B,T,H*Dv]. In a ragged batch
+// (RaggedRows, every operand [rows, width], out [Nq,H*Dv]) sequence b starts at row q_splits[b]
+// (k_splits[b]) instead of b*T (b*S) and has T_of(b) <= T queries and S_of(b) <= S keys.
 struct Heads {
   int64_t B, T, S, H, Dh, Dv;         // T, S: the maps' size (the longest sequences when ragged)
   int64_t q_ld, k_ld, v_ld;           // row strides
