@@ -182,12 +182,13 @@ AttentionForward forward_heads(const Heads& s, const float* qd, const float* kd,
     for (int64_t t = 0; t < s.T; ++t) {  // scale, mask, subtract the row's max
       float* row = w + t * s.S;
       const float* kept = keep_rows.row(b, t);
+      const int64_t real = t < Tb ? Sb : 0;  // the scores the GEMM wrote in this row
       float max = kNegInf;  // as vmath::max: NaN entries are skipped (and an all-NaN row stays NaN below)
-      for (int64_t j = 0; j < (t < Tb ? Sb : 0); ++j) {
+      for (int64_t j = 0; j < real; ++j) {
         row[j] = kept && kept[j] == 0 ? kNegInf : row[j] * scale;
         max = row[j] > max ? row[j] : max;
       }
-      std::fill(row + (t < Tb ? Sb : 0), row + s.S, kNegInf);
+      std::fill(row + real, row + s.S, kNegInf);
       if (max == kNegInf) continue;  // every key masked: stays -inf, so exp gives the zero weights
       for (int64_t j = 0; j < s.S; ++j) row[j] -= max;
     }

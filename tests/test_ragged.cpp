@@ -206,3 +206,18 @@ TEST_CASE("ragged batch: the encoder-decoder gives the padded model's logits and
   CHECK_THAT(ERROR_OF(model.forward(rs, RaggedBatch::from_padded(narrow(tgt_in, 0, 0, 2), tensor({1, 1})))),
              Contains("EncoderDecoder") && Contains("3 and 2"));
 }
+
+TEST_CASE("ragged batch: both positional encodings add each row's own position, as on the padded batch") {
+  manual_seed(4);
+  const Tensor x = randn({2, 3, 4});  // padded [B,T,D]
+  const std::vector<int64_t> lengths{2, 3};
+  const Tensor positions = tensor({0, 1, 0, 1, 2});
+  PositionalEncoding sinusoid(4, 0.0f, 8);
+  CHECK(bitwise_equal(sinusoid.forward(gather(x, lengths), positions), gather(sinusoid.forward(x), lengths)));
+  LearnedPositionalEncoding learned(4, 0.0f, 8);
+  CHECK(bitwise_equal(learned.forward(gather(x, lengths), positions),
+                      gather(learned.forward(x), lengths).detach()));
+  CHECK_THAT(ERROR_OF(sinusoid.forward(x, positions)), Contains("PositionalEncoding") && Contains("[2,3,4]"));
+  CHECK_THAT(ERROR_OF(learned.forward(gather(x, lengths), tensor({0, 1}))),
+             Contains("LearnedPositionalEncoding") && Contains("positions [N]") && Contains("[2]"));
+}
