@@ -27,4 +27,5 @@ if [ "${1:-}" = "--sanitize" ]; then
 fi
 cmake -S . -B "$build" "${config[@]}"
 cmake --build "$build" -j2
-ctest --test-dir "$build" --output-on-failure -j2 --timeout 600
+ctest --test-dir "$build" --output-on-failure -j2 --timeout 600 | tee "$build/ctest.log"
+bash tests/check_test_count.sh "$build" "$build/ctest.log"

@@ -28,4 +28,5 @@ cmake -S . -B build-catch2-v3 -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$p
 grep -q "QKV_CATCH2_V3" build-catch2-v3/tests/CMakeFiles/qkv_tests.dir/flags.make ||
   { echo "tests/run_catch2_v3.sh: the tests were not configured for Catch2 v3"; exit 1; }
 cmake --build build-catch2-v3 -j2 --target qkv_tests
-ctest --test-dir build-catch2-v3 --output-on-failure -j2 --timeout 600
+ctest --test-dir build-catch2-v3 --output-on-failure -j2 --timeout 600 | tee build-catch2-v3/ctest.log
+bash tests/check_test_count.sh build-catch2-v3 build-catch2-v3/ctest.log

@@ -32,7 +32,7 @@ TEST_CASE("elementwise: [2,1] + [1,3] gives the outer sum [2,3]") {
   check_values(kernels::add(col, row), {2, 3}, {11, 21, 31, 12, 22, 32});
 }
 
-TEST_CASE("elementwise: [4,1,3] * [2,1] gives [4,2,3]") {
+TEST_CASE("elementwise: [4,1,3] times [2,1] broadcasts to [4,2,3]") {
   const Tensor a = arange(12).view({4, 1, 3}), b = tensor({1, -1}, {2, 1});
   const Tensor out = kernels::mul(a, b);
   REQUIRE(out.shape() == Shape{4, 2, 3});
@@ -116,7 +116,7 @@ TEST_CASE("elementwise: gelu is exact (erf), matching values from PyTorch") {
   check_values(kernels::gelu(tensor({-1, 0, 1, 3})), {4}, {-0.15865526f, 0, 0.84134474f, 2.99595031f}, 1e-6f);
 }
 
-TEST_CASE("elementwise: gelu equals x * normal_cdf(x) bit for bit (autograd's gelu composes them)") {
+TEST_CASE("elementwise: gelu equals x times normal_cdf(x) bit for bit (autograd's gelu composes them)") {
   const Tensor x = kernels::mul_scalar(randn({1000}), 3);
   CHECK(qkv::testing::bitwise_equal(kernels::gelu(x), kernels::mul(x, kernels::normal_cdf(x))));
 }

@@ -173,7 +173,7 @@ TEST_CASE(
       Catch::Contains("gemm") && Catch::Contains("bias") && Catch::Contains("accumulate"));
 }
 
-TEST_CASE("gemm: K = 0 gives zeros, or leaves C alone with accumulate; M or N = 0 is a no-op") {
+TEST_CASE("gemm: K = 0 gives zeros, or leaves C alone with accumulate, and M or N = 0 is a no-op") {
   std::vector<float> a(6, 1), b(6, 1), c(6, 7);
   gemm({2, 3, 0, a.data(), 0, false, b.data(), 3, false, c.data(), 3, true});
   REQUIRE(c == std::vector<float>(6, 7));

@@ -94,7 +94,7 @@ TEST_CASE("matmul: [B,T,D] @ [D,D] folds the batch into one GEMM with the same n
   REQUIRE(out.to_vector() == out3.to_vector());
 }
 
-TEST_CASE("matmul: zero-size dims; K = 0 gives zeros") {
+TEST_CASE("matmul: zero-size dims, and K = 0 gives zeros") {
   REQUIRE(kernels::matmul(Tensor(Shape{0, 3}), Tensor(Shape{3, 4})).shape() == Shape{0, 4});
   REQUIRE(kernels::matmul(Tensor(Shape{2, 3}), Tensor(Shape{3, 0})).shape() == Shape{2, 0});
   REQUIRE(kernels::matmul(Tensor(Shape{0, 2, 3}), Tensor(Shape{3, 4})).shape() == Shape{0, 2, 4});

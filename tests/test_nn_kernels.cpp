@@ -234,7 +234,7 @@ TEST_CASE("nn_kernels: dropout_mask holds only 0 and 1/(1-p) and keeps the mean 
   CHECK(qkv::testing::bitwise_equal(mask, kernels::dropout_mask({100000}, p, again)));
 }
 
-TEST_CASE("nn_kernels: dropout(x) is x * dropout_mask from the same stream, in one pass") {
+TEST_CASE("nn_kernels: dropout(x) is x times dropout_mask from the same stream, in one pass") {
   const int saved = get_num_threads();
   Generator gen(16);
   for (const Shape& shape : {Shape{3, 5}, Shape{4, 129, 257}}) {  // the second is split across threads

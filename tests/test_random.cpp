@@ -9,7 +9,7 @@
 
 using namespace qkv;
 
-TEST_CASE("random: Generator draws xoshiro256** seeded by SplitMix64, as the reference code does") {
+TEST_CASE("random: Generator draws xoshiro256starstar seeded by SplitMix64, as the reference code does") {
   // First outputs of the authors' C code (prng.di.unimi.it) with the state filled by SplitMix64 from 0 and 42
   Generator zero(0), answer(42);
   CHECK(zero.next_u64() == 0x99ec5f36cb75f2b4ull);
@@ -25,7 +25,7 @@ TEST_CASE("random: CounterStream(key).bits(i) is output i of SplitMix64 seeded w
   CHECK(stream.bits(2) == 0x06c45d188009454full);
 }
 
-TEST_CASE("random: CounterStream draws the same numbers in any order; split costs one draw") {
+TEST_CASE("random: CounterStream draws the same numbers in any order and split costs one draw") {
   Generator gen(7), twin(7);
   const CounterStream stream = gen.split();
   twin.next_u64();

@@ -165,7 +165,7 @@ TEST_CASE("optim: learning-rate schedules") {
   CHECK(inv.lr_at(16) == Catch::Approx(0.5));
 }
 
-TEST_CASE("checkpoint: model and optimizer round trip bitwise; a mismatched model is rejected untouched") {
+TEST_CASE("checkpoint: model and optimizer round trip bitwise and a mismatched model is rejected untouched") {
   manual_seed(1);
   const toy::ReverseTask task(50);
   EncoderDecoder model(small_reverse_model());
@@ -258,7 +258,7 @@ TEST_CASE("training: a short reverse run lowers the loss, without growing memory
 #endif
 }
 
-TEST_CASE("decode: greedy decoding stops at eos and pads after it; generate appends tokens") {
+TEST_CASE("decode: greedy decoding stops at eos and pads after it, and generate appends tokens") {
   manual_seed(6);
   EncoderDecoder model(small_reverse_model());
   model.eval();

@@ -97,7 +97,7 @@ TEST_CASE("vector_math: Phi at special values") {
   });
 }
 
-TEST_CASE("vector_math: exp_shifted_sum against exp in double; -inf gives exactly 0, NaN stays NaN") {
+TEST_CASE("vector_math: exp_shifted_sum against exp in double, -inf gives exactly 0 and NaN stays NaN") {
   std::vector<float> x = grid(-90.0f, 3.0f, 0.0031f);
   const float shift = 3.0f;
   const int64_t n = static_cast<int64_t>(x.size());
@@ -125,7 +125,7 @@ TEST_CASE("vector_math: exp_shifted_sum against exp in double; -inf gives exactl
   });
 }
 
-TEST_CASE("vector_math: max skips NaN unless all are NaN; dot in double") {
+TEST_CASE("vector_math: max skips NaN unless all are NaN, and dot in double") {
   for_each_implementation([&] {
     const std::vector<float> a{std::nanf(""), -3.0f, 7.5f, std::nanf(""), 2.0f,
                                -kInf,         7.25f, 1.0f, 0.0f,          7.0f};

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Every test case the binary lists must have run and passed as its own ctest entry: compares the number of
+# TEST_CASEs qkv_tests lists with the number of ctest entries and with the number ctest saw pass. Each entry
+# runs with --warn NoTests (tests/CMakeLists.txt), so an entry whose name matches no case fails instead of
+# passing empty; with that, equal counts mean every case ran exactly once.
+#   bash tests/check_test_count.sh BUILD_DIR CTEST_LOG
+set -euo pipefail
+build=$1 log=$2
+binary=$build/tests/qkv_tests
+# Catch2 v2 lists names with --list-test-names-only (its exit status is the count); v3 dropped that flag
+# for --list-tests --verbosity quiet.
+names=$("$binary" --list-test-names-only 2>/dev/null || true)
+[ -n "$names" ] || names=$("$binary" --list-tests --verbosity quiet)
+listed=$(grep -c . <<< "$names")
+registered=$(ctest --test-dir "$build" -N | awk '/^Total Tests:/ { print $3 }')
+passed=$(awk '/tests passed, 0 tests failed out of/ { print $NF }' "$log")
+echo "check_test_count: $listed test cases listed, $registered ctest entries, ${passed:-0} passed"
+if [ "$listed" -ne "$registered" ] || [ "${passed:-0}" -ne "$listed" ]; then
+  echo "check_test_count: the counts differ: a test case was registered under a name that does not select it"
+  exit 1
+fi
