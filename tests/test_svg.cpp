@@ -36,7 +36,6 @@ void check_well_formed(const std::string& svg) {
     CHECK(count(svg, "<" + tag + ">") + count(svg, "<" + tag + " ") == count(svg, "</" + tag + ">"));
 }
 
-
 // Attention-like rows: each row a softmax over its keys, so values lie in (0, 1) and rows sum to 1.
 plot::Matrix softmax_rows(size_t rows, size_t cols, double sharpness) {
   plot::Matrix m(rows, std::vector<float>(cols));
@@ -175,4 +174,21 @@ TEST_CASE("svg: write_file replaces a file, leaves no .tmp, and names the path w
   const std::string bad = scratch("missing/folder/plot.svg");
   CHECK(contains(error_of([&] { plot::write_file(bad, "<svg/>"); }),
                  "write_file: cannot open '" + bad + ".tmp'"));
+}
+
+TEST_CASE("svg: a heatmap is wide enough for its title") {
+  // positional_encoding's title over a 32-column map of 10-pixel cells: the title is the widest part.
+  plot::HeatmapOptions options;
+  options.title = "Sinusoidal positional encoding, 60 positions x 32 dimensions";
+  options.cell_size = 10;
+  const std::string svg = plot::heatmaps({softmax_rows(60, 32, 0.2)}, options);
+  check_well_formed(svg);
+  const size_t at = svg.find("width=\"") + 7;
+  const double width = std::stod(svg.substr(at, svg.find('"', at) - at));
+  // Bold 15px text is about 15/12 as wide as the 12px text that text_width estimates, and a little more.
+  CHECK(width >= plot::title_width(options.title) + 16);
+  CHECK(plot::title_width(options.title) > plot::text_width(options.title) * 15 / 12);
+  // Nothing is cut at the left: every x coordinate is inside the picture.
+  CHECK_FALSE(contains(svg, "x=\"-"));
+  plot::write_file(scratch("heatmap_title.svg"), svg);
 }

@@ -95,8 +95,9 @@ std::string heatmaps(const std::vector<Matrix>& maps, const HeatmapOptions& o) {
   const double y_tick_w = widest(y_labels) + 6;
 
   // Where everything goes. A map has x ticks when no map sits below it (the last row, and the row above
-  // a short last row).
-  const double left = (o.ylabel.empty() ? 8 : 8 + kLineHeight) + y_tick_w;
+  // a short last row). A title wider than the maps and the colour bar widens the picture, and the maps
+  // move right to stay centred under it.
+  const double ylabel_w = o.ylabel.empty() ? 8 : 8 + kLineHeight;
   const double title_h = o.titles.empty() ? 0 : kLineHeight + 4;
   const double top = (o.title.empty() ? 8 : 12 + kLineHeight) + title_h;
   const double below_h = x_tick_h + (o.xlabel.empty() ? 0 : kLineHeight) + 8;
@@ -105,9 +106,12 @@ std::string heatmaps(const std::vector<Matrix>& maps, const HeatmapOptions& o) {
   const double grid_w = grid_cols * map_w + (grid_cols - 1) * gap_x;
   const double grid_h = (grid_rows - 1) * pitch_y + map_h;
   const std::string lo_text = format_number(lo), hi_text = format_number(hi);
-  const double bar_x = left + grid_w + 20, bar_w = 14;
-  const double width =
-      bar_x + bar_w + 8 + std::max({text_width(lo_text), text_width(hi_text), text_width("-0.00")}) + 8;
+  const double bar_w = 14,
+               bar_label_w = std::max({text_width(lo_text), text_width(hi_text), text_width("-0.00")});
+  const double content_w = ylabel_w + y_tick_w + grid_w + 20 + bar_w + 8 + bar_label_w + 8;
+  const double width = std::max(content_w, o.title.empty() ? 0 : title_width(o.title) + 16);
+  const double shift = (width - content_w) / 2;
+  const double left = shift + ylabel_w + y_tick_w, bar_x = left + grid_w + 20;
   const double height = top + grid_h + below_h;
 
   std::string svg = svg_open(width, height);
@@ -137,7 +141,7 @@ std::string heatmaps(const std::vector<Matrix>& maps, const HeatmapOptions& o) {
         svg += svg_text(x0 - 4, y0 + (r + 0.5) * cs + 4, y_labels[r], "text-anchor=\"end\"");
       if (!o.ylabel.empty())
         svg += svg_text(0, 0, o.ylabel,
-                        "text-anchor=\"middle\" transform=\"translate(" + px(8 + 12) + "," +
+                        "text-anchor=\"middle\" transform=\"translate(" + px(shift + 8 + 12) + "," +
                             px(y0 + map_h / 2) + ") rotate(-90)\"");
     }
     if (k + grid_cols >= count) {  // x ticks and label when nothing is below

@@ -95,6 +95,11 @@ double text_width(std::string_view text) {
   return 7.0 * static_cast<double>(characters);
 }
 
+double title_width(std::string_view text) {
+  // 15/12 of the 12px width, and bold glyphs are about a tenth wider still.
+  return text_width(text) * 15.0 / 12.0 * 1.1;
+}
+
 std::string svg_open(double width, double height) {
   return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + px(width) + "\" height=\"" + px(height) +
          "\" viewBox=\"0 0 " + px(width) + " " + px(height) +

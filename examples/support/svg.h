@@ -64,6 +64,8 @@ std::string format_number(double value);  // short: 0.25, 1500, 1e-05
 std::string px(double value);             // a coordinate with one decimal: "12.5"
 // About how wide text is at the plots' 12px font: SVG cannot measure text, so count UTF-8 characters.
 double text_width(std::string_view text);
+// About how wide a plot's title is: bold 15px text (svg_title), wider than text_width's 12px estimate.
+double title_width(std::string_view text);
 
 // The opening <svg> tag with a white background, and text with the plots' font.
 std::string svg_open(double width, double height);
