@@ -5,6 +5,7 @@
 #include <string>
 
 #include "catch.h"
+#include "tensor/parallel.h"
 #include "tensor/tensor.h"
 
 namespace qkv::testing {
@@ -21,9 +22,17 @@ inline bool allclose(const Tensor& a, const Tensor& b, float atol = 1e-5f, float
   return true;
 }
 
+// Same shape and the very same bits.
 inline bool bitwise_equal(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && a.to_vector() == b.to_vector();
 }
+
+// Put in a test that changes the thread count: restores the count it found when the test ends, even by a
+// failed REQUIRE, so no test runs with a count another one left behind.
+struct RestoreThreads {
+  int threads = get_num_threads();
+  ~RestoreThreads() { set_num_threads(threads); }
+};
 
 // The message of the qkv::Error that f throws, or "(no error)".
 template <typename F>
@@ -45,10 +54,10 @@ inline std::string scratch_path(const std::string& folder, const std::string& na
 
 }  // namespace qkv::testing
 
-#define CHECK_CLOSE(a, b, ...)                                 \
-  do {                                                         \
-    INFO("left:  " << (a) << "\nright: " << (b));              \
-    CHECK(::qkv::testing::allclose((a), (b), ##__VA_ARGS__));  \
+#define CHECK_CLOSE(a, b, ...)                                \
+  do {                                                        \
+    INFO("left:  " << (a) << "\nright: " << (b));             \
+    CHECK(::qkv::testing::allclose((a), (b), ##__VA_ARGS__)); \
   } while (0)
 
 // The error message of an expression that must throw qkv::Error ("(no error)" if it does not throw).

@@ -5,8 +5,7 @@
 #include <functional>
 #include <vector>
 
-#include "catch.h"
-#include "tensor/tensor.h"
+#include "helpers.h"
 
 namespace qkv::testing {
 
@@ -22,11 +21,6 @@ inline void check_values(const Tensor& t, const Shape& shape, const std::vector<
     else
       CHECK(std::abs(t.data()[i] - expected[i]) <= tol);
   }
-}
-
-// Same shape and the very same bits.
-inline bool bitwise_equal(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && a.to_vector() == b.to_vector();
 }
 
 // d f / d x[i] by central differences, with f evaluated on x perturbed in place (x is restored).

@@ -81,6 +81,7 @@ TEST_CASE("fused attention: equals split_heads + scaled_dot_product_attention + 
 }
 
 TEST_CASE("fused attention: the same bits with 1 and 2 threads") {
+  qkv::testing::RestoreThreads restore;
   const Case c{"big enough to split", 4, 16, 16, 4, 8, 8, Mask::causal()};
   set_num_threads(1);
   const Run one = run(c, true, 0.1f, 3);

@@ -156,14 +156,13 @@ TEST_CASE("elementwise: in-place ops need equal shapes and say so") {
 }
 
 TEST_CASE("elementwise: results are bitwise identical with 1 and 2 threads") {
-  const int saved = get_num_threads();
+  qkv::testing::RestoreThreads restore;
   Generator gen(7);
   const Tensor a = randn({200, 500}, gen), b = randn({500}, gen), c = randn({4, 1, 500}, gen);
   set_num_threads(1);
   const Tensor one = kernels::gelu(kernels::add(a, b)), one_b = kernels::mul(c, a);
   set_num_threads(2);
   const Tensor two = kernels::gelu(kernels::add(a, b)), two_b = kernels::mul(c, a);
-  set_num_threads(saved);
   CHECK(qkv::testing::bitwise_equal(one, two));
   CHECK(qkv::testing::bitwise_equal(one_b, two_b));
 }

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "catch.h"
+#include "helpers.h"
 #include "tensor/creation.h"
 #include "tensor/gemm.h"
 #include "tensor/matmul.h"
@@ -70,11 +70,8 @@ void check_all_transposes(int64_t M, int64_t N, int64_t K, bool accumulate = fal
 
 // Restores the default kernel and thread count when a test ends, even by a failed REQUIRE.
 struct RestoreDefaults {
-  int threads = get_num_threads();
-  ~RestoreDefaults() {
-    set_gemm_use_avx2(true);
-    set_num_threads(threads);
-  }
+  qkv::testing::RestoreThreads threads;
+  ~RestoreDefaults() { set_gemm_use_avx2(true); }
 };
 
 }  // namespace

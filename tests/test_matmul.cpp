@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "catch.h"
+#include "helpers.h"
 #include "tensor/creation.h"
 #include "tensor/gemm.h"
 #include "tensor/matmul.h"
@@ -24,12 +24,6 @@ Tensor naive_matmul_2d(const float* a, const float* b, int64_t M, int64_t N, int
 void require_close(const float* got, const float* want, int64_t n) {
   for (int64_t i = 0; i < n; ++i) REQUIRE(std::abs(got[i] - want[i]) <= 1e-4f * (1 + std::abs(want[i])));
 }
-
-// Restores the thread count when a test ends, even by a failed REQUIRE.
-struct RestoreThreads {
-  int threads = get_num_threads();
-  ~RestoreThreads() { set_num_threads(threads); }
-};
 
 }  // namespace
 
@@ -119,7 +113,7 @@ TEST_CASE("matmul: errors name the op, the shapes and the flags") {
 }
 
 TEST_CASE("matmul: many small products shared among threads give bitwise equal results") {
-  RestoreThreads restore;
+  qkv::testing::RestoreThreads restore;
   const Tensor a = randn({64, 32, 32}), b = randn({64, 32, 32});  // 64 products, a few per thread
   set_num_threads(1);
   const Tensor one = kernels::matmul(a, b, false, true);

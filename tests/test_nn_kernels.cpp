@@ -203,7 +203,7 @@ std::vector<float> naive_dropout_mask(int64_t n, float p, CounterStream stream) 
 }  // namespace
 
 TEST_CASE("nn_kernels: dropout_mask is the naive mask from the stream, for 1 and 2 threads") {
-  const int saved = get_num_threads();
+  qkv::testing::RestoreThreads restore;
   for (int64_t n : {1, 7, 33, 100001}) {  // odd sizes end in a partial vector; 100001 is split across threads
     for (float p : {0.1f, 0.5f, 1e-6f}) {
       INFO("n = " << n << ", p = " << p);
@@ -215,7 +215,6 @@ TEST_CASE("nn_kernels: dropout_mask is the naive mask from the stream, for 1 and
       }
     }
   }
-  set_num_threads(saved);
 }
 
 TEST_CASE("nn_kernels: dropout_mask holds only 0 and 1/(1-p) and keeps the mean near 1") {
@@ -235,7 +234,7 @@ TEST_CASE("nn_kernels: dropout_mask holds only 0 and 1/(1-p) and keeps the mean 
 }
 
 TEST_CASE("nn_kernels: dropout(x) is x times dropout_mask from the same stream, in one pass") {
-  const int saved = get_num_threads();
+  qkv::testing::RestoreThreads restore;
   Generator gen(16);
   for (const Shape& shape : {Shape{3, 5}, Shape{4, 129, 257}}) {  // the second is split across threads
     const Tensor x = randn(shape, gen);
@@ -247,7 +246,6 @@ TEST_CASE("nn_kernels: dropout(x) is x times dropout_mask from the same stream, 
       CHECK(qkv::testing::bitwise_equal(kernels::dropout(x, p, stream), want));
     }
   }
-  set_num_threads(saved);
   const Tensor x = tensor({1, 2, 3});
   CHECK(qkv::testing::bitwise_equal(kernels::dropout(x, 0, CounterStream(1)), x));  // p = 0: a copy of x
 }

@@ -133,7 +133,7 @@ TEST_CASE("reduce: sum_to and broadcast_to reject shapes that do not broadcast")
 }
 
 TEST_CASE("reduce: results are bitwise identical with 1 and 2 threads") {
-  const int saved = get_num_threads();
+  qkv::testing::RestoreThreads restore;
   Generator gen(3);
   const Tensor x = randn({64, 300, 17}, gen);
   set_num_threads(1);
@@ -142,5 +142,4 @@ TEST_CASE("reduce: results are bitwise identical with 1 and 2 threads") {
   CHECK(qkv::testing::bitwise_equal(a, kernels::sum(x, 1)));
   CHECK(qkv::testing::bitwise_equal(b, kernels::max(x, 2).values));
   CHECK(qkv::testing::bitwise_equal(c, kernels::sum_to(x, {300, 1})));
-  set_num_threads(saved);
 }

@@ -118,7 +118,7 @@ TEST_CASE("optim: Adam and AdamW, worked by hand") {
 }
 
 TEST_CASE("optim: Adam and AdamW steps equal the naive loop bitwise, with 1 and 2 threads") {
-  const int saved = get_num_threads();
+  qkv::testing::RestoreThreads restore;
   for (bool decoupled : {false, true}) {
     for (int threads : {1, 2}) {
       INFO("decoupled " << decoupled << ", threads " << threads);
@@ -137,7 +137,6 @@ TEST_CASE("optim: Adam and AdamW steps equal the naive loop bitwise, with 1 and 
       CHECK(adam.state()[2].second.to_vector() == v);  // exp_avg_sq
     }
   }
-  set_num_threads(saved);
 }
 
 TEST_CASE("optim: clip_grad_norm scales all gradients together") {
@@ -217,7 +216,7 @@ TEST_CASE("training: resuming from a checkpoint gives the losses of an uninterru
 
 TEST_CASE("training: the same seed gives bitwise the same run with 1 and 2 threads") {
   const toy::ReverseTask task(50);
-  const int saved = get_num_threads();
+  qkv::testing::RestoreThreads restore;
   std::vector<std::vector<float>> losses;
   std::vector<NamedTensors> params;
   for (int threads : {1, 2}) {
@@ -228,7 +227,6 @@ TEST_CASE("training: the same seed gives bitwise the same run with 1 and 2 threa
     losses.push_back(train(model, opt, task, 3));
     params.push_back(model.named_parameters());
   }
-  set_num_threads(saved);
   CHECK(losses[0] == losses[1]);
   for (size_t i = 0; i < params[0].size(); ++i)
     CHECK(testing::bitwise_equal(params[0][i].second, params[1][i].second));
