@@ -1,11 +1,9 @@
-// Shape helpers and the error helper (see shape.h, error.h).
+// Shape helpers (see shape.h).
 #include "tensor/shape.h"
 
 #include "tensor/error.h"
 
 namespace qkv {
-
-void fail(const std::string& op, const std::string& what) { throw Error(op + ": " + what); }
 
 std::string to_string(const Shape& shape) {
   std::string s = "[";
