@@ -6,6 +6,7 @@
 
 #include "autograd/ops.h"
 #include "tensor/attention_kernels.h"
+#include "tensor/checks.h"
 #include "tensor/nn_kernels.h"
 
 namespace qkv {
@@ -16,8 +17,7 @@ using kernels::RaggedRows;
 // Checks p and H against q (or qkv, whose last dim holds `parts` blocks of H*Dh); returns 1/sqrt(Dh).
 float checked_scale(const char* op, float dropout_p, int64_t H, const Tensor& q, int64_t parts,
                     const RaggedRows* ragged) {
-  if (dropout_p < 0 || dropout_p >= 1)
-    fail(op, "dropout p must be in [0, 1), got " + std::to_string(dropout_p));
+  check::fraction(op, "dropout p", dropout_p);
   const int64_t rank = ragged ? 2 : 3, width = q.dim() == rank ? q.size(rank - 1) : 0;
   if (H <= 0 || width == 0 || width % (parts * H) != 0)
     fail(op, std::string("q must be ") + (ragged ? "[N," : "[B,T,") + (parts == 3 ? "3*" : "") +

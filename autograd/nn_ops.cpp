@@ -1,6 +1,7 @@
 // Differentiable ops behind the layers (see ops.h): softmax, dropout, layer norm, cross-entropy.
 // Their backward calls fused kernels from tensor/softmax.h and tensor/nn_kernels.h; docs/ derives them.
 #include "autograd/ops.h"
+#include "tensor/checks.h"
 #include "tensor/nn_kernels.h"
 #include "tensor/softmax.h"
 
@@ -25,7 +26,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
 }
 
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
-  if (p < 0 || p >= 1) fail("dropout", "p must be in [0, 1), got " + std::to_string(p));
+  check::fraction("dropout", "p", p);
   if (!training || p == 0) return x;
   const CounterStream stream = gen.split();  // one draw of gen, however large x is
   return record("dropout", kernels::dropout(x, p, stream), {x}, {}, [p, stream](const Tensor& g, auto&) {

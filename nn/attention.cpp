@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "tensor/checks.h"
+
 namespace qkv::nn {
 
 Tensor masked_softmax(const Tensor& scores, const Mask& mask) {
@@ -40,7 +42,8 @@ AttentionResult scaled_dot_product_attention(const Tensor& queries, const Tensor
   return r;
 }
 
-DotProductAttention::DotProductAttention(float dropout) : dropout_(dropout) {}
+DotProductAttention::DotProductAttention(float dropout)
+    : dropout_(check::fraction("DotProductAttention", "dropout", dropout)) {}
 
 Tensor DotProductAttention::forward(const Tensor& queries, const Tensor& keys, const Tensor& values,
                                     const Mask& mask) {
@@ -50,7 +53,7 @@ Tensor DotProductAttention::forward(const Tensor& queries, const Tensor& keys, c
 }
 
 AdditiveAttention::AdditiveAttention(int64_t key_size, int64_t query_size, int64_t num_hiddens, float dropout)
-    : dropout_(dropout) {
+    : dropout_(check::fraction("AdditiveAttention", "dropout", dropout)) {
   W_k = register_module("W_k", std::make_shared<Linear>(key_size, num_hiddens, /*bias=*/false));
   W_q = register_module("W_q", std::make_shared<Linear>(query_size, num_hiddens, /*bias=*/false));
   w_v = register_module("w_v", std::make_shared<Linear>(num_hiddens, 1, /*bias=*/false));

@@ -3,12 +3,13 @@
 
 #include <cmath>
 
+#include "tensor/checks.h"
+
 namespace qkv::nn {
 
-Linear::Linear(int64_t in_features, int64_t out_features, bool has_bias) : in_features_(in_features) {
-  if (in_features <= 0 || out_features <= 0)
-    fail("Linear", "sizes must be positive, got in_features=" + std::to_string(in_features) +
-                       " out_features=" + std::to_string(out_features));
+Linear::Linear(int64_t in_features, int64_t out_features, bool has_bias)
+    : in_features_(check::positive("Linear", "in_features", in_features)) {
+  check::positive("Linear", "out_features", out_features);
   const float bound = 1.0f / std::sqrt(float(in_features));
   weight = register_parameter("weight", uniform({out_features, in_features}, -bound, bound));
   if (has_bias) bias = register_parameter("bias", uniform({out_features}, -bound, bound));
@@ -24,15 +25,16 @@ Tensor Linear::forward(const Tensor& x) const {
 }
 
 Embedding::Embedding(int64_t num_embeddings, int64_t embedding_dim) {
-  if (num_embeddings <= 0 || embedding_dim <= 0)
-    fail("Embedding", "sizes must be positive, got " + std::to_string(num_embeddings) + " x " +
-                          std::to_string(embedding_dim));
+  check::positive("Embedding", "num_embeddings", num_embeddings);
+  check::positive("Embedding", "embedding_dim", embedding_dim);
   weight = register_parameter("weight", randn({num_embeddings, embedding_dim}));
 }
 
 Tensor Embedding::forward(const Tensor& ids) const { return embedding(weight, ids); }
 
-LayerNorm::LayerNorm(int64_t normalized_shape, float eps) : eps_(eps) {
+LayerNorm::LayerNorm(int64_t normalized_shape, float eps)
+    : eps_(check::positive_number("LayerNorm", "eps", eps)) {
+  check::positive("LayerNorm", "normalized_shape", normalized_shape);
   weight = register_parameter("weight", ones({normalized_shape}));
   bias = register_parameter("bias", zeros({normalized_shape}));
 }
@@ -44,9 +46,7 @@ Tensor LayerNorm::forward(const Tensor& x) const {
   return layer_norm(x, weight, bias, eps_);
 }
 
-Dropout::Dropout(float p_) : p(p_) {
-  if (p < 0 || p >= 1) fail("Dropout", "p must be in [0, 1), got " + std::to_string(p));
-}
+Dropout::Dropout(float p_) : p(check::fraction("Dropout", "p", p_)) {}
 
 Tensor Dropout::forward(const Tensor& x) const { return dropout(x, p, is_training()); }
 

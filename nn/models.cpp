@@ -3,7 +3,16 @@
 
 #include <cmath>
 
+#include "tensor/checks.h"
+
 namespace qkv::nn {
+
+void validate(const TransformerConfig& c) {
+  check::positive("TransformerConfig", "vocab_size", c.vocab_size);
+  check::positive("TransformerConfig", "num_blks", c.num_blks);
+  check::positive("TransformerConfig", "max_len", c.max_len);
+  validate(c.block, "TransformerConfig");
+}
 
 static void check_ids(const char* op, const Tensor& ids) {
   if (ids.dim() != 2) fail(op, "token ids must be [B,T], got " + to_string(ids.shape()));
@@ -16,6 +25,7 @@ static Tensor scaled_embedding(const Embedding& emb, const Tensor& ids) {
 }
 
 TransformerEncoder::TransformerEncoder(const TransformerConfig& c) {
+  validate(c);
   embedding = register_module("embedding", std::make_shared<Embedding>(c.vocab_size, c.block.num_hiddens));
   pos_encoding = register_module(
       "pos_encoding", std::make_shared<PositionalEncoding>(c.block.num_hiddens, c.block.dropout, c.max_len));
@@ -42,6 +52,7 @@ Tensor TransformerEncoder::forward(const RaggedBatch& src) {
 }
 
 TransformerDecoder::TransformerDecoder(const TransformerConfig& c) {
+  validate(c);
   embedding = register_module("embedding", std::make_shared<Embedding>(c.vocab_size, c.block.num_hiddens));
   pos_encoding = register_module(
       "pos_encoding", std::make_shared<PositionalEncoding>(c.block.num_hiddens, c.block.dropout, c.max_len));
@@ -74,6 +85,7 @@ Tensor TransformerDecoder::forward(const RaggedBatch& tgt, const Tensor& enc_out
 }
 
 EncoderDecoder::EncoderDecoder(const TransformerConfig& c) : config(c) {
+  validate(c);
   encoder = register_module("encoder", std::make_shared<TransformerEncoder>(c));
   decoder = register_module("decoder", std::make_shared<TransformerDecoder>(c));
 }
@@ -93,6 +105,7 @@ Tensor EncoderDecoder::forward(const RaggedBatch& src, const RaggedBatch& tgt_in
 }
 
 GPT::GPT(const TransformerConfig& c) : config(c) {
+  validate(c);
   BlockConfig block = c.block;
   block.norm_first = true;
   tok_emb = register_module("tok_emb", std::make_shared<Embedding>(c.vocab_size, block.num_hiddens));

@@ -21,6 +21,10 @@ struct TransformerConfig {
   int64_t max_len = 1000;   // longest sequence the positional encoding covers
 };
 
+// Throws "TransformerConfig: <field> must be ..., got ..." unless every field is usable: sizes >= 1,
+// num_hiddens a multiple of num_heads, dropout in [0, 1). Every model's constructor calls it.
+void validate(const TransformerConfig& config);
+
 class TransformerEncoder : public Module {
  public:
   explicit TransformerEncoder(const TransformerConfig& config);

@@ -1,15 +1,16 @@
 // Multi-head and single-head self-attention (see multi_head_attention.h).
 #include "nn/multi_head_attention.h"
 
+#include "tensor/checks.h"
+
 namespace qkv::nn {
 
 MultiHeadAttention::MultiHeadAttention(int64_t key_size, int64_t query_size, int64_t value_size,
                                        int64_t num_hiddens_, int64_t num_heads_, float dropout, bool bias)
-    : num_heads(num_heads_), num_hiddens(num_hiddens_), dropout_(dropout) {
-  if (num_heads <= 0 || num_hiddens <= 0 || num_hiddens % num_heads != 0)
-    fail("MultiHeadAttention", "num_hiddens (" + std::to_string(num_hiddens) +
-                                   ") must be a positive multiple of num_heads (" +
-                                   std::to_string(num_heads) + ")");
+    : num_heads(check::positive("MultiHeadAttention", "num_heads", num_heads_)),
+      num_hiddens(check::positive("MultiHeadAttention", "num_hiddens", num_hiddens_)),
+      dropout_(check::fraction("MultiHeadAttention", "dropout", dropout)) {
+  check::multiple_of("MultiHeadAttention", "num_hiddens", num_hiddens, "num_heads", num_heads);
   W_q = register_module("W_q", std::make_shared<Linear>(query_size, num_hiddens, bias));
   W_k = register_module("W_k", std::make_shared<Linear>(key_size, num_hiddens, bias));
   W_v = register_module("W_v", std::make_shared<Linear>(value_size, num_hiddens, bias));
@@ -72,7 +73,8 @@ Tensor MultiHeadAttention::forward(const Tensor& queries, const Tensor& keys, co
   return W_o->forward(out);  // [B,T,D] -> [B,T,D]
 }
 
-SelfAttention::SelfAttention(int64_t d_model, int64_t d_head, float dropout) : dropout_(dropout) {
+SelfAttention::SelfAttention(int64_t d_model, int64_t d_head, float dropout)
+    : dropout_(check::fraction("SelfAttention", "dropout", dropout)) {
   W_q = register_module("W_q", std::make_shared<Linear>(d_model, d_head, false));
   W_k = register_module("W_k", std::make_shared<Linear>(d_model, d_head, false));
   W_v = register_module("W_v", std::make_shared<Linear>(d_model, d_head, false));

@@ -3,12 +3,13 @@
 
 #include <cmath>
 
+#include "tensor/checks.h"
+
 namespace qkv::nn {
 
 Tensor sinusoidal_table(int64_t max_len, int64_t num_hiddens) {
-  if (max_len <= 0 || num_hiddens <= 0)
-    fail("sinusoidal_table", "sizes must be positive, got max_len=" + std::to_string(max_len) +
-                                 " num_hiddens=" + std::to_string(num_hiddens));
+  check::positive("sinusoidal_table", "max_len", max_len);
+  check::positive("sinusoidal_table", "num_hiddens", num_hiddens);
   Tensor P({max_len, num_hiddens});
   float* p = P.mutable_data();
   for (int64_t i = 0; i < max_len; ++i) {
@@ -53,6 +54,8 @@ Tensor PositionalEncoding::forward(const Tensor& x, const Tensor& positions) con
 }
 
 LearnedPositionalEncoding::LearnedPositionalEncoding(int64_t num_hiddens, float dropout, int64_t max_len) {
+  check::positive("LearnedPositionalEncoding", "max_len", max_len);
+  check::positive("LearnedPositionalEncoding", "num_hiddens", num_hiddens);
   table = register_module("table", std::make_shared<Embedding>(max_len, num_hiddens));
   dropout_ = register_module("dropout", std::make_shared<Dropout>(dropout));
 }

@@ -1,7 +1,19 @@
 // Transformer blocks (see transformer.h).
 #include "nn/transformer.h"
 
+#include "tensor/checks.h"
+
 namespace qkv::nn {
+
+void validate(const BlockConfig& c, const char* op) {
+  check::positive(op, "num_hiddens", c.num_hiddens);
+  check::positive(op, "ffn_num_hiddens", c.ffn_num_hiddens);
+  check::positive(op, "num_heads", c.num_heads);
+  check::multiple_of(op, "num_hiddens", c.num_hiddens, "num_heads", c.num_heads);
+  check::fraction(op, "dropout", c.dropout);
+  if (c.activation != Activation::relu && c.activation != Activation::gelu)
+    fail(op, "activation must be relu or gelu, got " + std::to_string(int(c.activation)));
+}
 
 PositionWiseFFN::PositionWiseFFN(int64_t num_inputs, int64_t ffn_num_hiddens, int64_t num_outputs,
                                  Activation activation)
@@ -37,6 +49,7 @@ static std::shared_ptr<MultiHeadAttention> make_attention(const BlockConfig& c) 
 }
 
 TransformerEncoderBlock::TransformerEncoderBlock(const BlockConfig& c) : norm_first_(c.norm_first) {
+  validate(c, "TransformerEncoderBlock");
   attention = register_module("attention", make_attention(c));
   addnorm1 = register_module("addnorm1", std::make_shared<AddNorm>(c.num_hiddens, c.dropout));
   ffn = register_module("ffn", std::make_shared<PositionWiseFFN>(c.num_hiddens, c.ffn_num_hiddens,
@@ -52,6 +65,7 @@ Tensor TransformerEncoderBlock::forward(const Tensor& x, const Mask& mask) {
 }
 
 TransformerDecoderBlock::TransformerDecoderBlock(const BlockConfig& c) : norm_first_(c.norm_first) {
+  validate(c, "TransformerDecoderBlock");
   attention1 = register_module("attention1", make_attention(c));
   addnorm1 = register_module("addnorm1", std::make_shared<AddNorm>(c.num_hiddens, c.dropout));
   attention2 = register_module("attention2", make_attention(c));

@@ -41,6 +41,10 @@ struct BlockConfig {
   Activation activation = Activation::relu;  // of the FFN
 };
 
+// Throws "op: <field> must be ..., got ..." unless sizes are >= 1, num_hiddens is a multiple of
+// num_heads and dropout is in [0, 1). The blocks' constructors call it.
+void validate(const BlockConfig& config, const char* op = "BlockConfig");
+
 class TransformerEncoderBlock : public Module {
  public:
   explicit TransformerEncoderBlock(const BlockConfig& config);

@@ -1,15 +1,14 @@
-// How error messages print a single float: shortest natural form ("1.5", "-100", "inf"), not
-// std::to_string's "1.500000". Internal to tensor/.
+// How error messages (and checkpoint metadata) print a single float: the shortest text that reads back as
+// the same float ("1.5", "-100", "0.1", "inf"), not std::to_string's "1.500000".
 #pragma once
-#include <sstream>
+#include <charconv>
 #include <string>
 
 namespace qkv::kernels {
 
 inline std::string value_text(float v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
+  char text[32];
+  return std::string(text, std::to_chars(text, text + sizeof text, v).ptr);
 }
 
 }  // namespace qkv::kernels
