@@ -1,6 +1,11 @@
 // Training checkpoints (see checkpoint.h).
 #include "nn/checkpoint.h"
 
+#include <algorithm>
+#include <cmath>
+
+#include "tensor/value_text.h"
+
 namespace qkv::nn {
 
 static const std::string kOptimizerPrefix = "optimizer.";
@@ -19,17 +24,52 @@ void save_checkpoint(const std::string& path, const Module& model, const Optimiz
   save_safetensors(path, all, extra.metadata);
 }
 
-Checkpoint load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer) {
+// A NaN or inf weight would train to NaN or draw an empty picture far from its cause: refused here, with
+// the tensor's name and the first bad entry.
+static void check_finite(const std::string& path, const std::string& name, const Tensor& t) {
+  const float* v = t.data();
+  const auto bad = std::find_if(v, v + t.numel(), [](float x) { return !std::isfinite(x); });
+  if (bad != v + t.numel())
+    fail_checkpoint(path, "tensor " + quote(name) + " holds " + kernels::value_text(*bad) + " at index " +
+                              std::to_string(bad - v) + ", nothing loaded");
+}
+
+Checkpoint load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer,
+                           const std::vector<std::string>& extra_names) {
   const SafetensorsFile file = load_safetensors(path);
   const NamedTensors destinations = model_and_optimizer(model, optimizer);
-  // Anything else in the file is handed back as extra, except optimizer state we were not asked to load.
+  auto is_destination = [&](const std::string& name) {
+    return std::any_of(destinations.begin(), destinations.end(),
+                       [&](const auto& d) { return d.first == name; });
+  };
+  // Sort the file's tensors: into the model (or optimizer), handed back as extra, skipped, or unknown.
+  SafetensorsFile to_load{{}, file.metadata};
   Checkpoint out{file.metadata, {}};
+  std::vector<std::string> unknown;
   for (const auto& [name, t] : file.tensors) {
-    bool known = name.rfind(kOptimizerPrefix, 0) == 0;
-    for (const auto& [dest, d] : destinations) known = known || dest == name;
-    if (!known) out.extra.emplace_back(name, t);
+    const bool optimizer_state = name.rfind(kOptimizerPrefix, 0) == 0;
+    if (is_destination(name) || (optimizer_state && optimizer)) {
+      check_finite(path, name, t);
+      to_load.tensors.emplace_back(name, t);  // optimizer state the optimizer lacks fails in load_into
+    } else if (std::find(extra_names.begin(), extra_names.end(), name) != extra_names.end()) {
+      out.extra.emplace_back(name, t);
+    } else if (!optimizer_state) {  // optimizer state without an optimizer: not asked for, skipped
+      unknown.push_back(name);
+    }
   }
-  load_into(file, destinations, /*allow_extra=*/true);
+  if (!unknown.empty()) {
+    std::string names;
+    for (const std::string& name : unknown) names += (names.empty() ? "" : ", ") + quote(name);
+    fail_checkpoint(path, std::to_string(unknown.size()) +
+                              (unknown.size() == 1 ? " tensor the model does not have: "
+                                                   : " tensors the model does not have: ") +
+                              names + " (a model of another configuration?), nothing loaded");
+  }
+  try {
+    load_into(to_load, destinations);
+  } catch (const Error& e) {
+    fail_checkpoint(path, e.what());
+  }
   return out;
 }
 

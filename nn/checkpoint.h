@@ -1,10 +1,13 @@
 // Training checkpoints on top of safetensors: the model's parameters under their dotted names, the
 // optimizer's state under "optimizer.", any extra named tensors (say, the loss history), and string
-// metadata (the model's configuration, the step, the generator's state).
+// metadata (the model's configuration, the step, the generator's state; read it with
+// nn/checkpoint_metadata.h).
 #pragma once
 #include <map>
 #include <string>
+#include <vector>
 
+#include "nn/checkpoint_metadata.h"
 #include "nn/optim.h"
 #include "nn/safetensors.h"
 
@@ -20,8 +23,12 @@ void save_checkpoint(const std::string& path, const Module& model, const Optimiz
                      const Checkpoint& extra = {});
 
 // Checks everything, then loads parameters (and the optimizer's state, when optimizer is not null) in
-// place. A file that lacks a parameter, has one of another shape, or is malformed changes nothing and
-// throws naming the problem. Returns the metadata and the extra tensors.
-Checkpoint load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer);
+// place. Nothing unknown passes: every tensor of the file must be a parameter of the model, optimizer
+// state (read only when an optimizer is given, skipped whole otherwise), or named in extra_names; every
+// parameter and state tensor must be in the file, of the same shape, and finite. Otherwise it throws
+// "checkpoint <path>: ..." naming the tensors, and nothing is changed. Returns the metadata and the extra
+// tensors found.
+Checkpoint load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer,
+                           const std::vector<std::string>& extra_names = {});
 
 }  // namespace qkv::nn

@@ -9,11 +9,13 @@
 
 namespace qkv::nn {
 
+void fail_checkpoint(const std::string& path, const std::string& what) { fail("checkpoint " + path, what); }
+
 MetadataReader::MetadataReader(std::string file, std::map<std::string, std::string> metadata)
     : file_(std::move(file)), metadata_(std::move(metadata)) {}
 
 void MetadataReader::refuse(const std::string& key, const std::string& what) const {
-  fail("checkpoint " + file_, "metadata " + quote(key) + " " + what);
+  fail_checkpoint(file_, "metadata " + quote(key) + " " + what);
 }
 
 const std::string& MetadataReader::string(const std::string& key) const {
@@ -108,7 +110,7 @@ TransformerConfig config_from_metadata(const MetadataReader& meta) {
   try {
     validate(c);
   } catch (const Error& e) {
-    fail("checkpoint " + meta.file(), std::string("metadata describes a model qkv refuses: ") + e.what());
+    fail_checkpoint(meta.file(), std::string("metadata describes a model qkv refuses: ") + e.what());
   }
   return c;
 }

@@ -13,6 +13,9 @@
 
 namespace qkv::nn {
 
+// Throws qkv::Error "checkpoint <path>: <what>": how every refusal of a checkpoint's content starts.
+[[noreturn]] void fail_checkpoint(const std::string& path, const std::string& what);
+
 class MetadataReader {
  public:
   // file only names the checkpoint in messages.
