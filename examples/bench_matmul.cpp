@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "tensor/creation.h"
-#include "tensor/gemm.h"
+#include "tensor/gemm/gemm.h"
 #include "tensor/parallel.h"
 
 #if QKV_BENCH_OPENBLAS

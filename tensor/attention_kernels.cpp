@@ -7,9 +7,9 @@
 #include <limits>
 #include <vector>
 
-#include "tensor/gemm.h"
+#include "tensor/gemm/gemm.h"
 #include "tensor/parallel.h"
-#include "tensor/vector_math.h"
+#include "tensor/simd/vector_math.h"
 
 namespace qkv::kernels {
 namespace {

@@ -1,11 +1,11 @@
 // Elementwise kernels (see elementwise.h): every op is one line handing a lambda to a helper, so the
-// broadcasting and threading live in one place (tensor/strided.h). No gradients here.
+// broadcasting and threading live in one place (tensor/loops/strided.h). No gradients here.
 #include "tensor/elementwise.h"
 
 #include <cmath>
 
-#include "tensor/strided.h"
-#include "tensor/vector_math.h"
+#include "tensor/loops/strided.h"
+#include "tensor/simd/vector_math.h"
 
 namespace qkv::kernels {
 namespace {

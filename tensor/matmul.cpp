@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "tensor/gemm.h"
+#include "tensor/gemm/gemm.h"
 #include "tensor/parallel.h"
 
 namespace qkv::kernels {

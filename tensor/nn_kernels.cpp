@@ -6,11 +6,12 @@
 
 #include <cmath>
 
-#include "tensor/grain.h"
+#include "tensor/checks.h"
+#include "tensor/loops/grain.h"
 #include "tensor/parallel.h"
 #include "tensor/softmax.h"
 #include "tensor/value_text.h"
-#include "tensor/vector_math.h"
+#include "tensor/simd/vector_math.h"
 
 namespace qkv::kernels {
 namespace {
@@ -59,9 +60,7 @@ std::vector<int64_t> read_targets(const char* op, const Tensor& logits, const Te
 
 // ---- dropout ----
 
-void check_dropout_p(const char* op, float p) {
-  if (!(p >= 0 && p < 1)) fail(op, "p must be in [0, 1), got " + value_text(p));
-}
+void check_dropout_p(const char* op, float p) { check::fraction(op, "p", p); }
 
 // Inverted dropout over the entries [begin, end) of x: out = x * factor, factor 0 (dropped) or keep_scale
 // (kept). Entry i takes stream.bits32(i) as a 32-bit uniform u / 2^32 and is dropped when that is below p,
@@ -92,6 +91,7 @@ void dropout_range(const float* x, float* out, int64_t begin, int64_t end, Count
 LayerNormOut layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
   // x [N..., D] -> y [N..., D]; mean, rstd [N...]
   const int64_t D = layer_norm_width("layer_norm", x, gamma, beta);
+  check::positive_number("layer_norm", "eps", eps);  // a negative eps takes the root of var + eps < 0
   const int64_t rows = x.numel() / D;
   LayerNormOut out{Tensor::empty(x.shape()), Tensor::empty(without_last_dim(x.shape())),
                    Tensor::empty(without_last_dim(x.shape()))};

@@ -7,8 +7,8 @@
 #include <cmath>
 #include <limits>
 
-#include "tensor/lanes.h"
-#include "tensor/strided.h"
+#include "tensor/loops/lanes.h"
+#include "tensor/loops/strided.h"
 
 namespace qkv::kernels {
 namespace {

@@ -1,13 +1,13 @@
 // Shape ops (see shape_ops.h): views (reshape, unsqueeze, squeeze) and copies (permute, slice, concat,
-// index_select ...). The strided copies are one map_strided call with the right strides (tensor/strided.h).
+// index_select ...). The strided copies are one map_strided call with the right strides (tensor/loops/strided.h).
 // Not here: gradients (autograd/) and non-contiguous views (every copy is contiguous, by design).
 #include "tensor/shape_ops.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "tensor/lanes.h"
-#include "tensor/strided.h"
+#include "tensor/loops/lanes.h"
+#include "tensor/loops/strided.h"
 #include "tensor/value_text.h"
 
 namespace qkv::kernels {

@@ -9,8 +9,8 @@
 #include <limits>
 #include <vector>
 
-#include "tensor/lanes.h"
-#include "tensor/vector_math.h"
+#include "tensor/loops/lanes.h"
+#include "tensor/simd/vector_math.h"
 
 namespace qkv::kernels {
 namespace {

@@ -6,6 +6,7 @@
 
 #include "catch.h"
 #include "tensor/parallel.h"
+#include "tensor/simd/isa.h"
 #include "tensor/tensor.h"
 
 namespace qkv::testing {
@@ -32,6 +33,12 @@ inline bool bitwise_equal(const Tensor& a, const Tensor& b) {
 struct RestoreThreads {
   int threads = get_num_threads();
   ~RestoreThreads() { set_num_threads(threads); }
+};
+
+// The same for the instruction set of the SIMD kernels (a test that compares the paths changes it).
+struct RestoreIsa {
+  simd::Isa isa = simd::active_isa();
+  ~RestoreIsa() { simd::set_isa(isa); }
 };
 
 // The message of the qkv::Error that f throws, or "(no error)".

@@ -9,7 +9,7 @@
 
 #include "helpers.h"
 #include "tensor/creation.h"
-#include "tensor/gemm.h"
+#include "tensor/gemm/gemm.h"
 #include "tensor/matmul.h"
 #include "tensor/parallel.h"
 
@@ -68,10 +68,10 @@ void check_all_transposes(int64_t M, int64_t N, int64_t K, bool accumulate = fal
     for (bool tb : {false, true}) check_against_naive({M, N, K, ta, tb, accumulate, pad});
 }
 
-// Restores the default kernel and thread count when a test ends, even by a failed REQUIRE.
+// Restores the instruction set and thread count when a test ends, even by a failed REQUIRE.
 struct RestoreDefaults {
   qkv::testing::RestoreThreads threads;
-  ~RestoreDefaults() { set_gemm_use_avx2(true); }
+  qkv::testing::RestoreIsa isa;
 };
 
 }  // namespace
@@ -98,11 +98,11 @@ TEST_CASE("gemm: strides larger than the rows and accumulate into C") {
   check_all_transposes(65, 127, 300, /*accumulate=*/true, /*pad=*/3);
 }
 
-TEST_CASE("gemm: the AVX2 and the portable micro-kernels both match the naive loop") {
+TEST_CASE("gemm: every micro-kernel the CPU runs (AVX2, portable) matches the naive loop") {
   RestoreDefaults restore;
-  for (bool avx2 : {true, false}) {
-    INFO("avx2 requested=" << avx2 << " cpu has it=" << cpu_has_avx2_fma());
-    set_gemm_use_avx2(avx2);
+  for (simd::Isa isa : simd::supported_isas()) {
+    INFO("instruction set " << simd::isa_name(isa));
+    simd::set_isa(isa);
     for (int64_t n : {1, 7, 33, 127}) check_all_transposes(n, n + 3, n + 1, /*accumulate=*/true, /*pad=*/2);
     check_against_naive({100, 70, 513, true, false, false});
   }
@@ -112,9 +112,9 @@ TEST_CASE("gemm: every tile height and every kind of B sliver match the naive lo
   // M = 1..13 cuts into row tiles of every height 1..6 (13 rows: 5,4,4); N = 16, 32 are whole slivers
   // (read in place, or packed when trans_b), 33 and 47 add a narrow edge; 32 and 64 are the benchmark's sizes.
   RestoreDefaults restore;
-  for (bool avx2 : {true, false}) {
-    INFO("avx2 requested=" << avx2);
-    set_gemm_use_avx2(avx2);
+  for (simd::Isa isa : simd::supported_isas()) {
+    INFO("instruction set " << simd::isa_name(isa));
+    simd::set_isa(isa);
     for (int64_t M = 1; M <= 13; ++M)
       for (int64_t N : {16, 32, 33, 47})
         for (int64_t K : {1, 5, 64}) {
@@ -133,14 +133,14 @@ TEST_CASE(
   // direct (small), blocked with K in one and in three KC slices, narrow right edges, every transpose,
   // and C split by rows and by columns across 2 threads; compared with the naive loop, then 1 vs 2 threads.
   RestoreDefaults restore;
-  for (bool avx2 : {true, false}) {
-    set_gemm_use_avx2(avx2);
+  for (simd::Isa isa : simd::supported_isas()) {
+    simd::set_isa(isa);
     for (auto [M, N, K] :
          {std::array<int64_t, 3>{5, 7, 3}, {13, 33, 64}, {300, 70, 200}, {70, 300, 200}, {100, 20, 600}})
       for (bool ta : {false, true})
         for (bool tb : {false, true}) {
           INFO("M=" << M << " N=" << N << " K=" << K << " trans_a=" << ta << " trans_b=" << tb
-                    << " avx2=" << avx2);
+                    << " isa=" << simd::isa_name(isa));
           const std::vector<float> a = random_values(M * K, 21), b = random_values(K * N, 22),
                                    bias = random_values(N, 23);
           std::vector<float> fast(M * N), naive(M * N), two(M * N);
@@ -185,8 +185,8 @@ TEST_CASE("gemm: 1 and 2 threads give bitwise equal results") {
   // Big enough to be split between threads: by rows, or by columns when C is wide; the blocked path and
   // (below 128^3 multiply-adds) the direct one, with every transpose.
   RestoreDefaults restore;
-  for (bool avx2 : {true, false}) {
-    set_gemm_use_avx2(avx2);
+  for (simd::Isa isa : simd::supported_isas()) {
+    simd::set_isa(isa);
     for (auto [M, N, K] : {std::array<int64_t, 3>{300, 200, 300},
                            {97, 250, 200},
                            {513, 33, 400},
@@ -208,7 +208,7 @@ TEST_CASE("gemm: 1 and 2 threads give bitwise equal results") {
           g2.C = c2.data();
           gemm(g2);
           INFO("M=" << M << " N=" << N << " K=" << K << " trans_a=" << ta << " trans_b=" << tb
-                    << " avx2=" << avx2);
+                    << " isa=" << simd::isa_name(isa));
           REQUIRE(std::memcmp(c1.data(), c2.data(), c1.size() * sizeof(float)) == 0);
         }
     }

@@ -6,7 +6,7 @@
 
 #include "helpers.h"
 #include "tensor/creation.h"
-#include "tensor/gemm.h"
+#include "tensor/gemm/gemm.h"
 #include "tensor/matmul.h"
 #include "tensor/parallel.h"
 

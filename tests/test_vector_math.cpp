@@ -4,9 +4,9 @@
 #include <limits>
 #include <vector>
 
-#include "catch.h"
-#include "tensor/gemm.h"
-#include "tensor/vector_math.h"
+#include "helpers.h"
+#include "tensor/simd/isa.h"
+#include "tensor/simd/vector_math.h"
 
 using namespace qkv::kernels;
 
@@ -17,13 +17,12 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 // Runs the checks once per implementation: portable, then AVX2 where the CPU has it.
 template <class F>
 void for_each_implementation(F check) {
-  for (bool avx2 : {false, true}) {
-    if (avx2 && !qkv::cpu_has_avx2_fma()) continue;
-    vmath::set_use_avx2(avx2);
-    INFO((avx2 ? "AVX2" : "portable") << " implementation");
+  qkv::testing::RestoreIsa restore;
+  for (qkv::simd::Isa isa : qkv::simd::supported_isas()) {
+    qkv::simd::set_isa(isa);
+    INFO(qkv::simd::isa_name(isa) << " implementation");
     check();
   }
-  vmath::set_use_avx2(true);
 }
 
 double phi_ref(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }

@@ -1,13 +1,13 @@
-// Packing for the blocked GEMM (see gemm_pack.h): copies of op(A) and op(B) blocks into the contiguous
+// Packing for the blocked GEMM (see pack.h): copies of op(A) and op(B) blocks into the contiguous
 // slivers the micro-kernel walks, so that its loads are sequential whatever the strides and transposes.
-#include "tensor/gemm_pack.h"
+#include "tensor/gemm/pack.h"
 
 #include <algorithm>
 #include <cstring>
 #include <string>
 
 #include "tensor/error.h"
-#include "tensor/gemm_kernels.h"
+#include "tensor/gemm/micro_kernel.h"
 
 namespace qkv::gemm_detail {
 namespace {
@@ -48,7 +48,7 @@ AlignedBuffer& packed_b_buffer() {
 }
 
 // pack_a: the mc x kc block op(A)[ic:ic+mc, pc:pc+kc] -> ceil(mc/MR) slivers, each kc x MR (see
-// gemm_kernels.h). Rows past mc are zeros, so the micro-kernel never needs to know about the edge.
+// micro_kernel.h). Rows past mc are zeros, so the micro-kernel never needs to know about the edge.
 void pack_a(const GemmArgs& g, int64_t ic, int64_t mc, int64_t pc, int64_t kc, float* out) {
   for (int64_t ir = 0; ir < mc; ir += kMR, out += kc * kMR) {
     const int64_t rows = std::min(kMR, mc - ir);

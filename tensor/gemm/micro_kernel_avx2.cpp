@@ -6,7 +6,7 @@
 
 #include <type_traits>
 
-#include "tensor/gemm_kernels.h"
+#include "tensor/gemm/micro_kernel.h"
 
 namespace qkv::gemm_detail {
 namespace {

@@ -1,5 +1,6 @@
 // AVX2+FMA versions of vector_math.h: 8 floats per step, the last n % 8 through the same vector code with
-// masked loads and stores, so every element gets the same bits wherever it sits. Only this file and the GEMM kernel are compiled with -mavx2 -mfma.
+// masked loads and stores, so every element gets the same bits wherever it sits. Only the *_avx2.cpp files are compiled with
+// -mavx2 -mfma.
 //
 // exp(x), x <= 0:  x = k ln2 + r with k = round(x / ln2) and |r| <= ln2 / 2, so e^x = 2^k e^r: e^r is a
 //   degree-6 polynomial (relative error 2e-9 before rounding) and 2^k is built in the exponent bits.
@@ -9,6 +10,8 @@
 //            left tail Phi(x) = erfc(a) / 2 keeps its relative accuracy down to 1e-38 instead of being
 //            1 - (something close to 1).
 // The coefficients are least-squares fits with minimax reweighting, in docs/derivations/vector_math.md.
+#include "tensor/simd/vector_math_avx2.h"
+
 #include <immintrin.h>
 
 #include <cmath>

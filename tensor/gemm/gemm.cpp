@@ -1,27 +1,27 @@
 // GEMM: the naive triple loop (test oracle) and the BLIS-style blocked driver: cache blocking (MC/KC/NC),
-// packing into contiguous zero-padded panels (gemm_pack.cpp), five loops around an MR x NR micro-kernel.
+// packing into contiguous zero-padded panels (pack.cpp), five loops around an MR x NR micro-kernel.
 // Leaves out: alpha/beta scaling (C = op(A) op(B), or += with accumulate), strided columns, other types.
-#include "tensor/gemm.h"
+#include "tensor/gemm/gemm.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
 
 #include "tensor/error.h"
-#include "tensor/gemm_kernels.h"
-#include "tensor/gemm_pack.h"
+#include "tensor/gemm/micro_kernel.h"
+#include "tensor/gemm/pack.h"
 #include "tensor/parallel.h"
+#include "tensor/simd/isa.h"
 
 namespace qkv {
 namespace {
 
-// kMR, kNR, MicroTile, tile_rows (gemm_kernels.h); op_a, op_b, pack_a, pack_b, the buffers (gemm_pack.h)
+// kMR, kNR, MicroTile, tile_rows (micro_kernel.h); op_a, op_b, pack_a, pack_b, the buffers (pack.h)
 using namespace gemm_detail;
 
-// Register budget: see the micro-kernel in gemm_avx2.cpp (6 x 16 tile in 12 of the 16 ymm registers).
+// Register budget: see the micro-kernel in micro_kernel_avx2.cpp (6 x 16 tile in 12 of the 16 ymm registers).
 // Cache budget for one core (Zen 4: 32 KiB L1d, 1 MiB L2; Haswell-class CPUs are similar):
 //   L1: the b_panel sliver in use (KC x NR = 256 x 16 floats = 16 KiB) plus one a sliver (KC x MR = 6 KiB)
 //       stay resident while the 1st loop walks down the A block.
@@ -201,8 +201,6 @@ void direct_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_b
   micro_tiles(kernel, t, n % kNR);
 }
 
-std::atomic<bool> use_avx2{cpu_has_avx2_fma()};
-
 // Checked on every call, so the messages are only built when a check fails.
 void check_args(const GemmArgs& g) {
   auto str = [](int64_t v) { return std::to_string(v); };
@@ -229,17 +227,6 @@ void gemm_naive(const GemmArgs& g) {
   }
 }
 
-bool cpu_has_avx2_fma() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();  // needed when called from a static initializer (use_avx2 below is one)
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-  return false;
-#endif
-}
-
-void set_gemm_use_avx2(bool on) { use_avx2 = on && cpu_has_avx2_fma(); }
-
 void gemm(const GemmArgs& g) {
   check_args(g);
   if (g.M == 0 || g.N == 0) return;
@@ -255,7 +242,7 @@ void gemm(const GemmArgs& g) {
   }
   gemm_detail::MicroKernel kernel = gemm_detail::micro_kernel_portable;
 #if QKV_HAVE_AVX2_KERNELS
-  if (use_avx2) kernel = gemm_detail::micro_kernel_avx2;
+  if (simd::active_isa() == simd::Isa::avx2) kernel = gemm_detail::micro_kernel_avx2;
 #endif
 
   // The path depends on the shape only, never on the thread count: direct and blocked add the k terms in

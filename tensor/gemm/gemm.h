@@ -28,8 +28,6 @@ struct GemmArgs {
 void gemm(const GemmArgs& g);
 void gemm_naive(const GemmArgs& g);
 
-bool cpu_has_avx2_fma();  // what gemm() dispatches on
-// For tests and benchmarks: force the portable path even on an AVX2 CPU.
-void set_gemm_use_avx2(bool on);
+// The micro-kernel is chosen by simd::active_isa() (tensor/simd/isa.h) on every call.
 
 }  // namespace qkv

@@ -1,7 +1,7 @@
-// The portable GEMM micro-kernel: the same blocks of tiles as the AVX2 kernel (gemm_avx2.cpp, see MicroTile
-// in gemm_kernels.h), in plain C++ that the compiler vectorises with whatever the baseline target has (SSE2
+// The portable GEMM micro-kernel: the same blocks of tiles as the AVX2 kernel (micro_kernel_avx2.cpp, see MicroTile
+// in micro_kernel.h), in plain C++ that the compiler vectorises with whatever the baseline target has (SSE2
 // on x86-64, NEON on arm64). Used on CPUs without AVX2+FMA, and by the tests to check the driver twice.
-#include "tensor/gemm_kernels.h"
+#include "tensor/gemm/micro_kernel.h"
 
 namespace qkv::gemm_detail {
 

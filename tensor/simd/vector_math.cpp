@@ -1,37 +1,20 @@
 // The portable loops of vector_math.h (std::exp, std::erf, one element at a time) and the run-time choice
 // between them and the AVX2+FMA versions in vector_math_avx2.cpp.
-#include "tensor/vector_math.h"
+#include "tensor/simd/vector_math.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <numbers>
 
-#include "tensor/gemm.h"  // cpu_has_avx2_fma
+#include "tensor/simd/isa.h"
+#include "tensor/simd/vector_math_avx2.h"
 
 namespace qkv::kernels::vmath {
-
-#if QKV_HAVE_AVX2_KERNELS
-// Compiled with -mavx2 -mfma (vector_math_avx2.cpp): called only when the CPU has both.
-namespace avx2 {
-float max(const float* x, int64_t n);
-void exp_nonpositive(const float* x, float* y, int64_t n);
-double sum(const float* x, int64_t n);
-double sum_sq_dev(const float* x, double mean, int64_t n);
-double dot(const float* a, const float* b, int64_t n);
-void normal_cdf(const float* x, float* cdf, int64_t n);
-void gelu(const float* x, float* y, float* cdf, int64_t n);
-void gelu_backward(const float* g, const float* x, const float* cdf, float* dx, int64_t n);
-}  // namespace avx2
-#endif
-
 namespace {
-
-std::atomic<bool> use_avx2{cpu_has_avx2_fma()};
 
 bool avx2_on() {
 #if QKV_HAVE_AVX2_KERNELS
-  return use_avx2.load(std::memory_order_relaxed);
+  return simd::active_isa() == simd::Isa::avx2;
 #else
   return false;
 #endif
@@ -114,7 +97,5 @@ void gelu_backward(const float* g, const float* x, const float* cdf, float* dx, 
 }
 
 #undef QKV_VMATH_DISPATCH
-
-void set_use_avx2(bool on) { use_avx2 = on && cpu_has_avx2_fma(); }
 
 }  // namespace qkv::kernels::vmath

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "tensor/grain.h"
+#include "tensor/loops/grain.h"
 #include "tensor/parallel.h"
 #include "tensor/shape.h"
 

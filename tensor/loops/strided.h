@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "tensor/grain.h"
+#include "tensor/loops/grain.h"
 #include "tensor/parallel.h"
 #include "tensor/tensor.h"
 

@@ -1,12 +1,12 @@
-// Private to tensor/gemm*.cpp: packing for the blocked GEMM (gemm_pack.cpp) and the element access it
+// Private to tensor/gemm/: packing for the blocked GEMM (pack.cpp) and the element access it
 // and the naive loop share. pack_a / pack_b copy a block of op(A) / op(B) into the slivers the
-// micro-kernel reads (layout in gemm_kernels.h), zero-padded at the edges. Not a public header.
+// micro-kernel reads (layout in micro_kernel.h), zero-padded at the edges. Not a public header.
 #pragma once
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 
-#include "tensor/gemm.h"
+#include "tensor/gemm/gemm.h"
 
 namespace qkv::gemm_detail {
 

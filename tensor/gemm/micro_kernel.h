@@ -1,5 +1,5 @@
-// Private to tensor/gemm*.cpp: the GEMM micro-kernel interface shared by the driver (gemm.cpp), the AVX2
-// kernel (gemm_avx2.cpp) and the portable kernel (gemm_portable.cpp). Not a public header: include gemm.h.
+// Private to tensor/gemm/: the GEMM micro-kernel interface shared by the driver (gemm.cpp), the AVX2
+// kernel (micro_kernel_avx2.cpp) and the portable kernel (micro_kernel_portable.cpp).
 // Leaves out the outer loops around the kernels, packing and narrow column edges: all in gemm.cpp.
 #pragma once
 #include <cstdint>
@@ -58,7 +58,7 @@ using MicroKernel = void (*)(const MicroTile& t);
 void micro_kernel_portable(const MicroTile& t);
 
 #if QKV_HAVE_AVX2_KERNELS
-// Compiled with -mavx2 -mfma (tensor/gemm_avx2.cpp): call only when cpu_has_avx2_fma().
+// Compiled with -mavx2 -mfma (micro_kernel_avx2.cpp): call only when simd::cpu_supports(Isa::avx2).
 void micro_kernel_avx2(const MicroTile& t);
 #endif
 

@@ -47,7 +47,6 @@ void gelu(const float* x, float* y, float* cdf, int64_t n);
 // GELU backward: dx[j] = g[j] * (cdf[j] + x[j] phi(x[j])), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
 void gelu_backward(const float* g, const float* x, const float* cdf, float* dx, int64_t n);
 
-// For tests and benchmarks: use the portable loops even on an AVX2 CPU (on by default where supported).
-void set_use_avx2(bool on);
+// Which loops run (portable or AVX2) is simd::active_isa() (tensor/simd/isa.h), checked on every call.
 
 }  // namespace qkv::kernels::vmath
