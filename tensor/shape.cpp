@@ -1,6 +1,8 @@
 // Shape helpers (see shape.h).
 #include "tensor/shape.h"
 
+#include <limits>
+
 #include "tensor/error.h"
 
 namespace qkv {
@@ -11,10 +13,20 @@ std::string to_string(const Shape& shape) {
   return s + "]";
 }
 
-int64_t numel(const Shape& shape) {
-  int64_t n = 1;
-  for (int64_t s : shape) n *= s;
-  return n;
+int64_t numel(const Shape& shape, const char* op) {
+  int64_t nonzero_product = 1;
+  bool has_zero = false;
+  for (const int64_t s : shape) {
+    if (s < 0) fail(op, "negative size " + std::to_string(s) + " in shape " + to_string(shape));
+    if (s == 0) {
+      has_zero = true;
+    } else if (nonzero_product > std::numeric_limits<int64_t>::max() / s) {  // the product would wrap
+      fail(op, "shape " + to_string(shape) + " has more elements than int64 can count");
+    } else {
+      nonzero_product *= s;
+    }
+  }
+  return has_zero ? 0 : nonzero_product;
 }
 
 int64_t normalize_dim(const std::string& op, int64_t dim, const Shape& shape) {

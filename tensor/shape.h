@@ -11,7 +11,11 @@ namespace qkv {
 using Shape = std::vector<int64_t>;
 
 std::string to_string(const Shape& shape);  // "[2,3]"; "[]" for a 0-d scalar
-int64_t numel(const Shape& shape);           // product of sizes; 1 for a 0-d scalar
+// The number of elements: the product of the sizes, 1 for a 0-d scalar. Checked, as sizes often come from
+// outside (a file, a flag): throws "op: negative size -3 in shape [2,-3]", or "op: shape [4294967296,
+// 4294967296,0] has more elements than int64 can count" when the nonzero sizes multiply past 2^63 - 1
+// (refused even beside a 0: such a shape is a corrupt one, not an empty one).
+int64_t numel(const Shape& shape, const char* op = "numel");
 
 // Maps a possibly negative dim (-1 = last) into [0, rank); throws "op: dim 3 out of range for shape [2,3]".
 int64_t normalize_dim(const std::string& op, int64_t dim, const Shape& shape);

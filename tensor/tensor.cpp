@@ -5,10 +5,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <new>
 #include <ostream>
 #include <sstream>
 #if defined(__GLIBC__)
 #include <malloc.h>
+#endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>  // sysconf
 #endif
 
 namespace qkv {
@@ -29,29 +33,72 @@ void keep_freed_memory() {
 #endif
 }
 
+// "4.0 TiB": a byte count as an error message shows it.
+std::string bytes_text(double bytes) {
+  const char* const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  int unit = 0;
+  for (; bytes >= 1024 && unit < 6; ++unit) bytes /= 1024;
+  char text[32];
+  std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", bytes, units[unit]);
+  return text;
+}
+
+// The machine's memory in bytes, or 0 where it cannot be asked. A request beyond it is refused up front:
+// with Linux's overcommit (or under AddressSanitizer) a huge request may not fail cleanly where it is made,
+// but later, by the OOM killer or an abort.
+double physical_memory_bytes() {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+  const long pages = sysconf(_SC_PHYS_PAGES), page_bytes = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page_bytes > 0) return double(pages) * double(page_bytes);
+#endif
+  return 0;
+}
+
+// Every tensor's storage is made here: the element count checked (qkv::numel), then the memory asked for,
+// and a refusal of either is a qkv::Error naming the op: "zeros: cannot allocate [1099511627776] (4.0 TiB)".
+std::shared_ptr<Storage> allocate_storage(const char* op, const Shape& shape) {
+  keep_freed_memory();
+  const int64_t n = qkv::numel(shape, op);
+  const double bytes = double(n) * sizeof(float), memory = physical_memory_bytes();
+  const auto refuse = [&](const std::string& why) {
+    fail(op, "cannot allocate " + to_string(shape) + " (" + bytes_text(bytes) + ")" + why);
+  };
+  if (memory > 0 && bytes > memory) refuse(": more than the machine's memory (" + bytes_text(memory) + ")");
+  auto storage = std::make_shared<Storage>();
+  storage->size = n;
+  try {  // not value-initialised: see Storage
+    storage->values = std::make_unique_for_overwrite<float[]>(static_cast<size_t>(n));
+  } catch (const std::bad_alloc&) {
+    refuse("");
+  }
+  return storage;
+}
+
+// The shape, once checked to hold exactly `count` values.
+const Shape& shape_holding(const char* op, const Shape& shape, size_t count) {
+  const int64_t n = qkv::numel(shape, op);
+  if (static_cast<int64_t>(count) != n)
+    fail(op, std::to_string(count) + " values do not fill shape " + to_string(shape) + " (" +
+                 std::to_string(n) + " elements)");
+  return shape;
+}
+
 }  // namespace
 
-Tensor Tensor::empty(const Shape& shape) {
-  keep_freed_memory();
-  for (int64_t s : shape)
-    if (s < 0) fail("Tensor", "negative size in shape " + to_string(shape));
-  auto storage = std::make_shared<Storage>();
-  storage->size = qkv::numel(shape);
-  storage->values = std::make_unique_for_overwrite<float[]>(storage->size);  // not value-initialised
+Tensor Tensor::empty(const Shape& shape, const char* op) {
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::move(storage);
+  impl->storage = allocate_storage(op, shape);
   impl->shape = shape;
   return Tensor(std::move(impl));
 }
 
-Tensor::Tensor(Shape shape, float fill) : Tensor(empty(shape)) {
+Tensor::Tensor(Shape shape, float fill, const char* op) : Tensor(empty(shape, op)) {
   std::fill_n(impl_->storage->values.get(), impl_->storage->size, fill);
 }
 
-Tensor::Tensor(Shape shape, std::vector<float> values) : Tensor(empty(shape)) {
-  if (static_cast<int64_t>(values.size()) != numel())
-    fail("Tensor", std::to_string(values.size()) + " values do not fill shape " + to_string(shape) + " (" +
-                       std::to_string(numel()) + " elements)");
+// The count is checked before empty() asks for memory, so a wrong shape costs no allocation.
+Tensor::Tensor(Shape shape, std::vector<float> values, const char* op)
+    : Tensor(empty(shape_holding(op, shape, values.size()), op)) {
   std::copy(values.begin(), values.end(), impl_->storage->values.get());
 }
 
@@ -105,7 +152,7 @@ void Tensor::set(std::initializer_list<int64_t> index, float value) {
 }
 
 Tensor Tensor::view(Shape new_shape) const {
-  if (qkv::numel(new_shape) != numel())
+  if (qkv::numel(new_shape, "view") != numel())
     fail("view", "cannot view shape " + to_string(shape()) + " as " + to_string(new_shape));
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = checked("view").storage;

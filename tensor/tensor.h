@@ -24,12 +24,16 @@ struct TensorImpl;
 
 class Tensor {
  public:
-  Tensor() = default;                              // undefined: no storage (defined() == false)
-  explicit Tensor(Shape shape, float fill = 0);    // every element == fill
-  Tensor(Shape shape, std::vector<float> values);  // throws unless values.size() == numel(shape)
+  Tensor() = default;  // undefined: no storage (defined() == false)
+  // Every way of making a tensor asks for its memory in one place, which refuses a negative size, a shape
+  // whose element count does not fit in int64, or memory that cannot be had with a qkv::Error naming `op`
+  // (the creating function, for zeros() and friends): "zeros: cannot allocate [1099511627776] (4.0 TiB)".
+  explicit Tensor(Shape shape, float fill = 0, const char* op = "Tensor");  // every element == fill
+  // Throws unless values.size() == numel(shape).
+  Tensor(Shape shape, std::vector<float> values, const char* op = "Tensor");
   // Uninitialised contents: for kernels that overwrite every element of their output, so a new tensor
   // costs no pass of zero-filling. Reading an element before writing it is a bug.
-  static Tensor empty(const Shape& shape);
+  static Tensor empty(const Shape& shape, const char* op = "Tensor");
 
   bool defined() const { return impl_ != nullptr; }
   const Shape& shape() const;
