@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "tensor/checks.h"
+
 namespace qkv::nn {
 
 // The argmax of the last position's logits [B,T,V] -> [B,1]
@@ -12,7 +14,7 @@ static Tensor next_tokens(const Tensor& logits) {
 
 Tensor greedy_decode(EncoderDecoder& model, const Tensor& src, const Tensor& src_valid_lens, int64_t bos,
                      int64_t eos, int64_t max_steps, int64_t pad) {
-  if (max_steps < 1) fail("greedy_decode", "max_steps must be >= 1, got " + std::to_string(max_steps));
+  check::positive("greedy_decode", "max_steps", max_steps);
   NoGrad no_grad;
   const int64_t B = src.size(0);
   const Mask src_mask = Mask::from_valid_lens(src_valid_lens);
@@ -36,6 +38,7 @@ Tensor greedy_decode(EncoderDecoder& model, const Tensor& src, const Tensor& src
 Tensor generate(GPT& model, const Tensor& prompt, int64_t steps) {
   if (prompt.dim() != 2 || prompt.size(1) < 1)
     fail("generate", "prompt must be [B,T] with T >= 1, got " + to_string(prompt.shape()));
+  check::non_negative("generate", "steps", steps);
   NoGrad no_grad;
   Tensor ids = prompt;
   for (int64_t step = 0; step < steps; ++step) {

@@ -1,8 +1,7 @@
 // Mask (see mask.h): every part becomes a 0/1 keep tensor that broadcasts to [B, T, S]; the parts multiply.
 #include "nn/mask.h"
 
-#include <cmath>
-
+#include "tensor/checks.h"
 #include "tensor/creation.h"
 #include "tensor/elementwise.h"
 #include "tensor/shape_ops.h"
@@ -15,11 +14,8 @@ Mask Mask::from_valid_lens(const Tensor& valid_lens) {
   if (!valid_lens.defined() || valid_lens.dim() < 1 || valid_lens.dim() > 2)
     fail("Mask::from_valid_lens", "valid_lens must be [B] or [B,T], got " +
                                       (valid_lens.defined() ? to_string(valid_lens.shape()) : "undefined"));
-  for (int64_t i = 0; i < valid_lens.numel(); ++i) {
-    const float len = valid_lens.data()[i];
-    if (len < 0 || len != std::floor(len))
-      fail("Mask::from_valid_lens", "valid_lens must hold whole numbers >= 0, got " + std::to_string(len));
-  }
+  for (int64_t i = 0; i < valid_lens.numel(); ++i)
+    check::whole_non_negative("Mask::from_valid_lens", "valid_lens", valid_lens.data()[i]);
   Mask m;
   m.valid_lens_.push_back(valid_lens.clone());
   return m;
@@ -30,6 +26,8 @@ Mask Mask::key_padding(const Tensor& key_is_padding) {
     fail("Mask::key_padding",
          "key_is_padding must be [B,S], got " +
              (key_is_padding.defined() ? to_string(key_is_padding.shape()) : "undefined"));
+  for (int64_t i = 0; i < key_is_padding.numel(); ++i)  // 0.5 is neither: no half-padded key
+    check::zero_or_one("Mask::key_padding", "key_is_padding", key_is_padding.data()[i]);
   Mask m;
   m.key_is_padding_.push_back(key_is_padding.clone());
   return m;

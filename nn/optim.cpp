@@ -6,13 +6,14 @@
 #include <cmath>
 #include <vector>
 
+#include "tensor/checks.h"
 #include "tensor/creation.h"
 #include "tensor/parallel.h"
 
 namespace qkv::nn {
 
-Optimizer::Optimizer(NamedTensors params, float lr_) : lr(lr_), params_(std::move(params)) {
-  if (!(lr >= 0)) fail("Optimizer", "lr must be >= 0, got " + std::to_string(lr));
+Optimizer::Optimizer(NamedTensors params, float lr_)
+    : lr(check::non_negative_number("Optimizer", "lr", lr_)), params_(std::move(params)) {
   for (const auto& [name, p] : params_)
     if (!p.requires_grad()) fail("Optimizer", "parameter '" + name + "' does not require grad");
 }
@@ -24,15 +25,17 @@ void Optimizer::zero_grad() {
 // ---- SGD ----
 SGD::SGD(NamedTensors params, float lr, float momentum, float weight_decay, bool nesterov)
     : Optimizer(std::move(params), lr),
-      momentum_(momentum),
-      weight_decay_(weight_decay),
+      momentum_(check::fraction("SGD", "momentum", momentum)),
+      weight_decay_(check::non_negative_number("SGD", "weight_decay", weight_decay)),
       nesterov_(nesterov) {
+  if (nesterov && momentum == 0) fail("SGD", "nesterov needs a momentum > 0, got 0");
   // Zero buffers make the first step's buf = g, PyTorch's rule, and give the state a fixed shape to save.
   if (momentum_ != 0)
     for (const auto& [name, p] : params_) buf_.push_back(zeros(p.shape()));
 }
 
 void SGD::step() {
+  check::non_negative_number("SGD", "lr", lr);  // a schedule or a caller may have set it since
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor p = params_[i].second;
     const Tensor grad = p.grad();
@@ -61,10 +64,10 @@ NamedTensors SGD::state() const {
 Adam::Adam(NamedTensors params, float lr, float beta1, float beta2, float eps, float weight_decay,
            bool decoupled)
     : Optimizer(std::move(params), lr),
-      beta1_(beta1),
-      beta2_(beta2),
-      eps_(eps),
-      weight_decay_(weight_decay),
+      beta1_(check::fraction("Adam", "beta1", beta1)),
+      beta2_(check::fraction("Adam", "beta2", beta2)),   // 1 would divide by 1 - beta2^t = 0
+      eps_(check::positive_number("Adam", "eps", eps)),  // 0 would divide 0 by 0 where a gradient is 0
+      weight_decay_(check::non_negative_number("Adam", "weight_decay", weight_decay)),
       decoupled_(decoupled),
       step_(scalar(0)) {
   for (const auto& [name, p] : params_) {
@@ -101,6 +104,7 @@ constexpr int64_t kElementsPerThread = int64_t{1} << 14;
 }  // namespace
 
 void Adam::step() {
+  check::non_negative_number("Adam", "lr", lr);  // a schedule or a caller may have set it since
   const float t = step_.item() + 1;
   step_.mutable_data()[0] = t;
   // bias corrections for moments that started at zero
@@ -144,7 +148,7 @@ NamedTensors Adam::state() const {
 
 // ---- clipping ----
 float clip_grad_norm(const std::vector<Tensor>& params, float max_norm) {
-  if (!(max_norm > 0)) fail("clip_grad_norm", "max_norm must be > 0, got " + std::to_string(max_norm));
+  check::positive_number("clip_grad_norm", "max_norm", max_norm);
   double sq = 0;
   for (const Tensor& p : params) {
     const Tensor g = p.grad();
@@ -166,6 +170,11 @@ float clip_grad_norm(const std::vector<Tensor>& params, float max_norm) {
 
 // ---- schedules ----
 float Schedule::lr_at(int64_t step) const {
+  check::non_negative("Schedule", "step", step);
+  check::non_negative_number("Schedule", "base_lr", base_lr);
+  check::non_negative_number("Schedule", "min_lr", min_lr);
+  check::non_negative("Schedule", "warmup_steps", warmup_steps);
+  check::non_negative("Schedule", "total_steps", total_steps);
   if (warmup_steps > 0 && step < warmup_steps) return base_lr * float(step + 1) / float(warmup_steps);
   switch (kind) {
     case constant:
