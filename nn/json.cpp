@@ -23,6 +23,7 @@ constexpr std::pair<char, char> kEscapes[] = {{'"', '"'},  {'\\', '\\'}, {'/', '
                                               {'f', '\f'}, {'n', '\n'},  {'r', '\r'}, {'t', '\t'}};
 
 // Deep nesting would recurse once per level; a hostile header of 10^6 '[' must not overflow the stack.
+// Each array or object is one level: 64 nested '[' are read, 65 refused.
 constexpr int kMaxDepth = 64;
 
 void append_utf8(std::string& out, uint32_t code) {
@@ -64,8 +65,8 @@ class Parser {
     return true;
   }
 
+  // depth: how many arrays and objects enclose this value.
   Value parse_value(int depth) {
-    if (depth > kMaxDepth) error("nesting deeper than " + std::to_string(kMaxDepth) + " levels");
     skip_whitespace();
     const char c = peek();
     if (c == '{') return parse_object(depth);
@@ -79,10 +80,19 @@ class Parser {
     if (consume_word("true")) return v;
     v.boolean = false;
     if (consume_word("false")) return v;
-    error(at_end() ? "unexpected end of text" : "unexpected character '" + std::string(1, c) + "'");
+    error(at_end() ? "unexpected end of text" : "unexpected character " + quote_input(c));
+  }
+
+  // A byte of the input as an error shows it (a NUL or 0xFF escaped): "\xFF".
+  static std::string quote_input(char c) { return qkv::quote(std::string_view(&c, 1)); }
+
+  // Called on an array's or object's opening bracket, which opens level depth + 1.
+  void enter_level(int depth) const {
+    if (depth >= kMaxDepth) error("nesting deeper than " + std::to_string(kMaxDepth) + " levels");
   }
 
   Value parse_object(int depth) {
+    enter_level(depth);
     Value v = Value::make_object();
     ++pos_;  // '{'
     skip_whitespace();
@@ -100,6 +110,7 @@ class Parser {
   }
 
   Value parse_array(int depth) {
+    enter_level(depth);
     Value v = Value::make_array({});
     ++pos_;  // '['
     skip_whitespace();
@@ -168,7 +179,8 @@ class Parser {
     if (c != 'u') {
       const auto* e =
           std::find_if(std::begin(kEscapes), std::end(kEscapes), [c](auto e) { return e.first == c; });
-      if (e == std::end(kEscapes)) error("unknown escape '\\" + std::string(1, c) + "' in a string");
+      if (e == std::end(kEscapes))
+        error("unknown escape " + qkv::quote(std::string{'\\', c}) + " in a string");
       out += e->second;
       return;
     }
@@ -234,10 +246,17 @@ void dump_to(std::string& out, const Value& v) {
   if (v.kind == Kind::Bool) out += v.boolean ? "true" : "false";
   if (v.kind == Kind::Int) out += std::to_string(v.integer);
   if (v.kind == Kind::Double) {
-    if (!std::isfinite(v.number))
-      fail("json", "cannot write the non-finite number " + std::to_string(v.number));
+    if (!std::isfinite(v.number)) {
+      const char* name = std::isnan(v.number) ? "nan" : v.number > 0 ? "inf" : "-inf";
+      fail("json", std::string("cannot write the number ") + name + ": JSON has no infinity or NaN");
+    }
+    // The shortest text that reads back to the same bits. Without a '.' or an exponent the reader would
+    // take it for an integer (and refuse 2^63 and beyond), so 3 is written 3.0 and 2^63 as
+    // 9223372036854775808.0.
     char buf[32];
-    out.append(buf, std::to_chars(buf, buf + sizeof buf, v.number).ptr);  // the shortest text that reads back
+    const std::string_view text(buf, std::to_chars(buf, buf + sizeof buf, v.number).ptr);
+    out += text;
+    if (text.find_first_of(".e") == std::string_view::npos) out += ".0";
   }
   if (v.kind == Kind::String) out += quote(v.string);
   if (v.kind == Kind::Array) {

@@ -34,11 +34,15 @@ struct Value {
 
 const char* kind_name(Value::Kind kind);  // "null", "integer", "object", ... for error messages
 
-// Parses one JSON value; whitespace may surround it, nothing else may follow.
-// Throws qkv::Error "json: expected ':' after an object key at byte 17".
+// Parses one JSON value; whitespace may surround it, nothing else may follow. Arrays and objects nest at
+// most 64 levels deep. Throws qkv::Error "json: expected ':' after an object key at byte 17"; bytes of the
+// input in a message are escaped (qkv::quote): "json: unexpected character \"\xFF\" at byte 0".
 Value parse(std::string_view text);
 
-// Compact text, no spaces: {"a":[1,2]}. Members keep their order. Throws for a non-finite double.
+// Compact text, no spaces: {"a":[1,2]}. Members keep their order. A double is written in its shortest form
+// that reads back to the same bits, always with a '.' or an exponent so that it reads back as a double
+// (3.0, 9223372036854775808.0, 1e+300). A non-finite double throws "json: cannot write the number inf: JSON
+// has no infinity or NaN".
 std::string dump(const Value& value);
 
 // A JSON string literal with quotes: "say \"hi\"\n". Non-ASCII UTF-8 passes through unchanged.
