@@ -44,8 +44,7 @@ constexpr int64_t kDirectMaxWork = 128 * 128 * 128;
 // with the same additions as a full tile.
 [[gnu::noinline]] void edge_tiles(gemm_detail::MicroKernel kernel, const MicroTile& t, int64_t cols) {
   alignas(64) float scratch[kMR * kNR];
-  for (int64_t i = 0, tile = 0, rows; i < t.rows; i += rows, ++tile) {
-    rows = tile_rows(t.rows, tile);
+  gemm_detail::for_each_row_tile(t.rows, [&](int64_t i, int64_t rows) {
     for (int64_t s = 0; s < t.tiles; ++s) {
       const MicroTile into_scratch{.rows = rows,
                                    .kc = t.kc,
@@ -58,14 +57,9 @@ constexpr int64_t kDirectMaxWork = 128 * 128 * 128;
                                    .ldc = kNR,
                                    .accumulate = false};
       kernel(into_scratch);
-      float* c = t.c + i * t.ldc + s * t.c_step;
-      const float* add = t.add_base() + i * t.add_row_stride() + s * t.add_tile_step();  // C or a bias row
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t j = 0; j < cols; ++j)
-          c[r * t.ldc + j] =
-              t.accumulate ? add[r * t.add_row_stride() + j] + scratch[r * kNR + j] : scratch[r * kNR + j];
+      gemm_detail::store_tile(t, i, s, rows, cols, scratch, kNR);
     }
-  }
+  });
 }
 
 inline void micro_tiles(gemm_detail::MicroKernel kernel, const MicroTile& t, int64_t cols) {

@@ -55,6 +55,29 @@ struct MicroTile {
 
 using MicroKernel = void (*)(const MicroTile& t);
 
+// The 2nd loop around the micro-kernel, which every kernel and the edge code walk the same way: fn(i, rows)
+// for each row tile of `total` rows, top to bottom, cut by tile_rows.
+template <class F>
+inline void for_each_row_tile(int64_t total, F fn) {
+  for (int64_t i = 0, tile = 0, rows; i < total; i += rows, ++tile) {
+    rows = tile_rows(total, tile);
+    fn(i, rows);
+  }
+}
+
+// Stores a computed tile: tile s of the row tile at row i, `rows` x `cols` values at acc (row stride acc_ld),
+// written into C with what accumulate adds (C itself or a bias row). Shared by the portable kernel and the
+// narrow right edge, so both add in the same order as the AVX2 kernel's stores.
+inline void store_tile(const MicroTile& t, int64_t i, int64_t s, int64_t rows, int64_t cols, const float* acc,
+                       int64_t acc_ld) {
+  float* c = t.c + i * t.ldc + s * t.c_step;
+  const float* add = t.add_base() + i * t.add_row_stride() + s * t.add_tile_step();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j)
+      c[r * t.ldc + j] =
+          t.accumulate ? add[r * t.add_row_stride() + j] + acc[r * acc_ld + j] : acc[r * acc_ld + j];
+}
+
 void micro_kernel_portable(const MicroTile& t);
 
 #if QKV_HAVE_AVX2_KERNELS

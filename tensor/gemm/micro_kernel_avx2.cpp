@@ -83,8 +83,7 @@ template <bool Accumulate>
 void block(const MicroTile& t) {
   static_assert(kMR == 6);
   const MicroTile u = t;  // a local copy: the calls below cannot change it, so its fields stay in registers
-  for (int64_t i = 0, tile = 0, rows; i < u.rows; i += rows, ++tile) {
-    rows = tile_rows(u.rows, tile);
+  for_each_row_tile(u.rows, [&](int64_t i, int64_t rows) {
     auto row = [&](auto height) {
       row_of_tiles<decltype(height)::value, Accumulate>(
           u.a + i * u.a_row_stride, u.a_row_stride, u.a_col_stride, u.b, u.b_row_stride, u.kc,
@@ -103,7 +102,7 @@ void block(const MicroTile& t) {
       row(std::integral_constant<int, 2>());
     else
       row(std::integral_constant<int, 1>());
-  }
+  });
 }
 
 }  // namespace

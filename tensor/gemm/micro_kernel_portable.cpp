@@ -6,8 +6,7 @@
 namespace qkv::gemm_detail {
 
 void micro_kernel_portable(const MicroTile& t) {
-  for (int64_t i = 0, tile = 0, rows; i < t.rows; i += rows, ++tile) {
-    rows = tile_rows(t.rows, tile);
+  for_each_row_tile(t.rows, [&](int64_t i, int64_t rows) {
     for (int64_t s = 0; s < t.tiles; ++s) {
       float acc[kMR][kNR] = {};
       const float* a = t.a + i * t.a_row_stride + s * t.a_step;
@@ -15,13 +14,9 @@ void micro_kernel_portable(const MicroTile& t) {
       for (int64_t k = 0; k < t.kc; ++k, a += t.a_col_stride, b += t.b_row_stride)
         for (int64_t r = 0; r < rows; ++r)
           for (int64_t j = 0; j < kNR; ++j) acc[r][j] += a[r * t.a_row_stride] * b[j];
-      float* c = t.c + i * t.ldc + s * t.c_step;
-      const float* add = t.add_base() + i * t.add_row_stride() + s * t.add_tile_step();
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t j = 0; j < kNR; ++j)
-          c[r * t.ldc + j] = t.accumulate ? add[r * t.add_row_stride() + j] + acc[r][j] : acc[r][j];
+      store_tile(t, i, s, rows, kNR, &acc[0][0], kNR);
     }
-  }
+  });
 }
 
 }  // namespace qkv::gemm_detail
