@@ -27,31 +27,43 @@ namespace {
 // seeds 0-2) where the reference's needs ~8,000: pre-norm blocks (each stack ending in a LayerNorm) tolerate
 // a 5x larger learning rate; no dropout, since every batch is fresh data and there is nothing to overfit;
 // Adam(0.9, 0.98) with 100 warmup steps and cosine decay, clipping the gradient norm at 1; batches of 64.
-TransformerConfig reverse_config(const std::map<std::string, std::string>& meta = {}) {
-  auto get = [&](const char* key, int64_t fallback) {
-    return meta.count(key) ? std::stoll(meta.at(key)) : fallback;
-  };
+TransformerConfig reverse_config() {
   TransformerConfig c;
   c.vocab_size = ReverseTask::vocab;
-  c.block.num_hiddens = get("num_hiddens", 64);
-  c.block.num_heads = get("num_heads", 4);
-  c.block.ffn_num_hiddens = get("ffn_num_hiddens", 128);
-  c.block.norm_first = get("norm_first", 1) != 0;
+  c.block.num_hiddens = 64;
+  c.block.num_heads = 4;
+  c.block.ffn_num_hiddens = 128;
+  c.block.norm_first = true;
   c.block.dropout = 0.0f;
-  c.num_blks = get("num_blks", 2);
+  c.num_blks = 2;
   c.max_len = 64;
   return c;
 }
 
-std::map<std::string, std::string> config_metadata(const TransformerConfig& c) {
-  return {{"task", "reverse"},
-          {"num_hiddens", std::to_string(c.block.num_hiddens)},
-          {"num_heads", std::to_string(c.block.num_heads)},
-          {"ffn_num_hiddens", std::to_string(c.block.ffn_num_hiddens)},
-          {"norm_first", c.block.norm_first ? "1" : "0"},
-          {"num_blks", std::to_string(c.num_blks)}};
+// The model a checkpoint to evaluate was saved from, rebuilt from its metadata (nn/checkpoint_metadata.h).
+TransformerConfig saved_config(const std::string& path) {
+  const MetadataReader meta = read_metadata(path);
+  meta.choice("task", {"reverse"});
+  meta.integer("vocab_size", ReverseTask::vocab, ReverseTask::vocab);  // the task's tokens
+  return config_from_metadata(meta);
 }
 
+// Where a run to resume stopped: its step (at most --steps' bound), generator and loss history.
+int64_t resume_from(const std::string& path, const Checkpoint& ck, std::vector<float>& losses) {
+  const MetadataReader meta(path, ck.metadata);
+  const int64_t start = meta.integer("step", 0, 10'000'000);
+  try {
+    default_generator().set_state(meta.string("generator"));
+  } catch (const Error&) {
+    meta.refuse("generator", "is not a generator state, got " + quote(meta.string("generator")));
+  }
+  for (auto& [name, t] : ck.extra)
+    if (name == "train.losses") losses = t.to_vector();
+  if (int64_t(losses.size()) != start)
+    fail_checkpoint(path, "holds " + std::to_string(losses.size()) + " losses for " + std::to_string(start) +
+                              " steps");
+  return start;
+}
 // The loss on the batch made ragged (nn/ragged.h): only its real tokens are computed, about two thirds of
 // the padded batch's work for the same loss (the padded form is model.forward(src, src_valid_lens, tgt_in)
 // and the loss over [B*T] targets ignoring pad).
@@ -148,9 +160,7 @@ int main(int argc, char** argv) try {
 
   const ReverseTask task;
   const bool eval_only = !flags.str("eval").empty();
-  std::map<std::string, std::string> meta;
-  if (eval_only) meta = load_safetensors(flags.str("eval")).metadata;
-  EncoderDecoder model(reverse_config(meta));
+  EncoderDecoder model(eval_only ? saved_config(flags.str("eval")) : reverse_config());
   const int64_t steps = flags.integer("steps"), B = flags.integer("batch");
   Adam opt(model.named_parameters(), float(flags.number("lr")), 0.9f, 0.98f, 1e-9f);
   Schedule schedule{Schedule::cosine, float(flags.number("lr")), std::min<int64_t>(100, steps / 10), steps,
@@ -159,14 +169,10 @@ int main(int argc, char** argv) try {
   int64_t start = 0;
 
   if (eval_only) {
-    load_checkpoint(flags.str("eval"), model, nullptr);
+    load_checkpoint(flags.str("eval"), model, nullptr, {"train.losses"});
     std::cout << "loaded " << flags.str("eval") << "\n";
   } else if (flags.on("resume")) {
-    Checkpoint ck = load_checkpoint(ckpt_path, model, &opt);
-    start = std::stoll(ck.metadata.at("step"));
-    default_generator().set_state(ck.metadata.at("generator"));
-    for (auto& [name, t] : ck.extra)
-      if (name == "train.losses") losses = t.to_vector();
+    start = resume_from(ckpt_path, load_checkpoint(ckpt_path, model, &opt, {"train.losses"}), losses);
     std::cout << "resumed " << ckpt_path << " at step " << start << "\n";
   }
   if (!eval_only) {
@@ -187,6 +193,7 @@ int main(int argc, char** argv) try {
     }
     progress.finish();
     Checkpoint ck{config_metadata(model.config), {{"train.losses", tensor(losses)}}};
+    ck.metadata["task"] = "reverse";
     ck.metadata["step"] = std::to_string(steps);
     ck.metadata["generator"] = default_generator().state();
     save_checkpoint(ckpt_path, model, &opt, ck);
