@@ -7,9 +7,9 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
-#include "tensor/attention_kernels.h"
 #include "tensor/creation.h"
 #include "tensor/elementwise.h"
+#include "tensor/ragged_rows.h"
 #include "tensor/random.h"
 #include "tensor/reduce.h"
 #include "tensor/tensor.h"

@@ -15,7 +15,7 @@
 #include <memory>
 #include <vector>
 
-#include "tensor/attention_kernels.h"
+#include "tensor/ragged_rows.h"
 #include "tensor/tensor.h"
 
 namespace qkv::nn {

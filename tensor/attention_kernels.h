@@ -14,25 +14,11 @@
 // then zeroed), and flash-style tiling (every [T,S] map is stored: the course draws them).
 #pragma once
 #include <cstdint>
-#include <vector>
 
+#include "tensor/ragged_rows.h"
 #include "tensor/tensor.h"
 
 namespace qkv::kernels {
-
-// A ragged batch: B sequences of different lengths stored end to end, with no padding. Sequence b of the
-// queries is rows q_splits[b] .. q_splits[b+1] of q [Nq, H*Dh]; its keys and values are rows k_splits[b] ..
-// k_splits[b+1] of k [Nk, H*Dh] and v [Nk, H*Dv] (TensorFlow's row_splits). Self-attention has the same
-// splits twice. The maps stay [B,H,T,S], T and S the longest sequences: sequence b fills the top-left
-// T_b x S_b corner of its maps, zeros elsewhere. A padded batch with valid_lens masks computes the same
-// numbers for the real rows and spends the rest of its work on padding (up to a third on the toy tasks).
-struct RaggedRows {
-  std::vector<int64_t> q_splits, k_splits;  // B+1 each, from 0, never decreasing
-  int64_t batch() const { return static_cast<int64_t>(q_splits.size()) - 1; }
-  int64_t longest_query() const { return longest(q_splits); }
-  int64_t longest_key() const { return longest(k_splits); }
-  static int64_t longest(const std::vector<int64_t>& splits);
-};
 
 struct AttentionForward {
   Tensor out;      // [B,T,H*Dv]

@@ -14,13 +14,13 @@ struct GemmArgs {
   int64_t M, N, K;
   const float* A;
   int64_t lda;
-  bool trans_a;
+  bool trans_a = false;
   const float* B;
   int64_t ldb;
-  bool trans_b;
+  bool trans_b = false;
   float* C;
   int64_t ldc;
-  bool accumulate;  // C += op(A) op(B) instead of C = op(A) op(B)
+  bool accumulate = false;  // C += op(A) op(B) instead of C = op(A) op(B)
   const float* bias =
       nullptr;  // if set (and not accumulate): C = op(A) op(B) + bias, bias (N floats) added to every row
 };
