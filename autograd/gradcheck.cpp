@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "autograd/grad_mode.h"
+#include "tensor/checks.h"
 #include "tensor/creation.h"
 
 namespace qkv {
@@ -30,6 +31,9 @@ std::string index_string(const Shape& shape, int64_t flat) {  // flat offset -> 
 
 GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                           const std::vector<Tensor>& inputs, const GradcheckOptions& options) {
+  check::positive_number("gradcheck", "eps", options.eps);  // the central difference divides by 2 eps
+  check::non_negative_number("gradcheck", "atol", float(options.atol));
+  check::non_negative_number("gradcheck", "rtol", float(options.rtol));
   // Analytic: one backward of L = sum(f * w), with the inputs' own gradients put aside.
   std::vector<Tensor> kept_grads;
   for (const Tensor& x : inputs) {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "autograd/gradcheck.h"
 #include "helpers.h"
 #include "nn/decode.h"
 #include "nn/optim.h"
@@ -104,4 +105,17 @@ TEST_CASE("mask refusals: key padding takes only 0 or 1 and valid_lens only whol
   CHECK_THAT(ERROR_OF(Mask::from_valid_lens(tensor({-1.0f}))), Contains("whole numbers >= 0, got -1"));
   CHECK_THAT(ERROR_OF(Mask::from_valid_lens(tensor({kInf}))), Contains("whole numbers >= 0, got inf"));
   CHECK(Mask::key_padding(tensor({0, 1}, {1, 2})).keep(1, 1, 2).to_vector() == std::vector<float>{1, 0});
+}
+
+TEST_CASE("gradcheck refusals: a step of zero and negative tolerances are refused") {
+  const Tensor x = tensor({1, 2}).set_requires_grad();
+  auto square = [](const std::vector<Tensor>& v) { return v[0] * v[0]; };
+  GradcheckOptions zero_step;
+  zero_step.eps = 0;
+  CHECK_THAT(ERROR_OF(gradcheck(square, {x}, zero_step)),
+             Contains("gradcheck: eps must be finite and > 0, got 0"));
+  GradcheckOptions negative;
+  negative.atol = -1;
+  CHECK_THAT(ERROR_OF(gradcheck(square, {x}, negative)),
+             Contains("gradcheck: atol must be finite and >= 0, got -1"));
 }
