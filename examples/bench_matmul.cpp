@@ -6,10 +6,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <thread>
 #include <vector>
 
+#include "support/cli.h"
 #include "tensor/creation.h"
 #include "tensor/gemm/gemm.h"
 #include "tensor/parallel.h"
@@ -57,8 +59,11 @@ struct Row {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const bool csv = argc > 1 && std::strcmp(argv[1], "--csv") == 0;
+int main(int argc, char** argv) try {
+  qkv::cli::Flags flags("bench_matmul", "GFLOPS of square products: naive, qkv and (if found) OpenBLAS.");
+  flags.toggle("csv", "print rows impl,threads,n,gflops");
+  if (!flags.parse(argc, argv)) return 0;
+  const bool csv = flags.on("csv");
   const int all_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<Row> rows;
 
@@ -115,4 +120,6 @@ int main(int argc, char** argv) {
   std::printf("OpenBLAS kernels: %s\n", openblas_get_corename());
 #endif
   return 0;
+} catch (const std::exception& e) {
+  return qkv::cli::report_error("bench_matmul", e);
 }

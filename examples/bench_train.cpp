@@ -1,5 +1,5 @@
 // bench_train: milliseconds per training step (make batch, forward, cross-entropy, zero_grad, backward,
-// Adam step) for the two configurations of the PyTorch reference (../shared/reference/torch_train_step.py),
+// Adam step) for the configurations of its PyTorch twin (examples/torch_train_step.py),
 // with the same sizes, so the two can be run back to back and compared:
 //   reverse  EncoderDecoder, post-norm: V=13, S=12 (valid lengths 4..12), D=64, H=4, FFN 128, 2+2 blocks,
 //            dropout 0.1, batch 64, Adam lr 1e-3, the loss ignores pad. Trained as train_reverse trains
@@ -15,7 +15,6 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
-#include <iostream>
 #include <thread>
 #include <vector>
 
@@ -112,15 +111,15 @@ struct Row {
 
 int main(int argc, char** argv) try {
   cli::Flags flags("bench_train", "Milliseconds per training step, comparable with the PyTorch reference.");
-  flags.option("threads", "0", "only this many threads (0: 1 and every core)")
-      .option("steps", "50", "timed steps for reverse (gpt: half, at least 10)")
-      .option("config", "all", "reverse, reverse_padded, gpt or all")
+  flags.integer_option("threads", "0", 0, 1024, "only this many threads (0: 1 and every core)")
+      .integer_option("steps", "50", 1, 100'000, "timed steps for reverse (gpt: half, at least 10)")
+      .choice_option("config", "all", {"all", "reverse", "reverse_padded", "gpt"}, "configurations to time")
       .toggle("csv", "print rows impl,config,threads,ms_per_step");
   if (!flags.parse(argc, argv)) return 0;
   const int all = int(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<int> counts{int(flags.integer("threads"))};
-  if (counts[0] <= 0) counts = all > 1 ? std::vector<int>{1, all} : std::vector<int>{1};
-  const int64_t steps = std::max<int64_t>(1, flags.integer("steps"));
+  if (counts[0] == 0) counts = all > 1 ? std::vector<int>{1, all} : std::vector<int>{1};
+  const int64_t steps = flags.integer("steps");
 
   std::vector<Row> rows;
   for (int threads : counts) {
@@ -141,9 +140,8 @@ int main(int argc, char** argv) try {
   }
   std::printf("%-14s %8s %12s\n", "config", "threads", "ms/step");
   for (const Row& r : rows) std::printf("%-14s %8d %12.2f\n", r.config, r.threads, r.ms);
-  std::printf("Compare: /usr/bin/python3 ../shared/reference/torch_train_step.py --threads N\n");
+  std::printf("Compare: /usr/bin/python3 examples/torch_train_step.py --threads N\n");
   return 0;
 } catch (const std::exception& e) {
-  std::cerr << "bench_train: " << e.what() << "\n";
-  return 1;
+  return cli::report_error("bench_train", e);
 }

@@ -144,18 +144,25 @@ void draw_losses(const std::vector<float>& losses, const std::string& path) {
 int main(int argc, char** argv) try {
   cli::Flags flags("train_reverse",
                    "Train a Transformer to reverse digit sequences, then evaluate and draw it.");
-  flags.option("steps", "2000", "total training steps")
-      .option("seed", "0", "seed of the one generator (init, data, dropout)")
-      .option("threads", "0", "threads (0: QKV_NUM_THREADS or every core)")
-      .option("lr", "5e-3", "peak learning rate of Adam (warmup, then cosine decay)")
-      .option("batch", "64", "sequences per step")
+  flags.integer_option("steps", "2000", 1, 10'000'000, "total training steps")
+      .integer_option("seed", "0", 0, INT64_MAX, "seed of the one generator (init, data, dropout)")
+      .integer_option("threads", "0", 0, 1024, "threads (0: QKV_NUM_THREADS or every core)")
+      .number_option("lr", "5e-3", cli::Range::above(0, 1),
+                     "peak learning rate of Adam (warmup, then cosine decay)")
+      .integer_option("batch", "64", 1, 4096, "sequences per step")
       .option("out", "runs/reverse", "folder for the checkpoint and the pictures")
       .toggle("resume", "continue from <out>/reverse.safetensors")
+      .toggle("overwrite", "replace <out>/reverse.safetensors even if trained for more --steps")
       .option("eval", "", "only evaluate and draw this checkpoint");
   if (!flags.parse(argc, argv)) return 0;
-  if (flags.integer("threads") > 0) set_num_threads(int(flags.integer("threads")));
   const std::string out = flags.str("out"), ckpt_path = out + "/reverse.safetensors";
-  std::filesystem::create_directories(out);
+  if (flags.given("eval") && flags.str("eval").empty()) flags.refuse("--eval needs the path of a checkpoint");
+  if (flags.given("eval") && (flags.on("resume") || flags.on("overwrite")))
+    flags.refuse("--eval only evaluates: it does not go with --resume or --overwrite");
+  if (flags.on("resume") && flags.on("overwrite"))
+    flags.refuse("--resume and --overwrite contradict each other");
+  if (!flags.given("eval")) cli::check_against_checkpoint(flags, ckpt_path, flags.on("resume"));
+  cli::use_threads(flags.integer("threads"));
   manual_seed(uint64_t(flags.integer("seed")));
 
   const ReverseTask task;
@@ -186,12 +193,14 @@ int main(int argc, char** argv) try {
       loss.backward();
       clip_grad_norm(model.parameters(), 1.0f);
       opt.step();
+      cli::check_loss(loss.item(), step);
       losses.push_back(loss.item());
       if ((step + 1) % 500 == 0 && step + 1 < steps)
         progress.note_accuracy(double(evaluate(model, task, 200).second) / 200);
       progress.update(step + 1, loss.item());
     }
     progress.finish();
+    std::filesystem::create_directories(out);  // only now: a failed or refused run leaves no trace
     Checkpoint ck{config_metadata(model.config), {{"train.losses", tensor(losses)}}};
     ck.metadata["task"] = "reverse";
     ck.metadata["step"] = std::to_string(steps);
@@ -211,12 +220,12 @@ int main(int argc, char** argv) try {
     const std::string want = ReverseTask::digits(task.held_out().tgt.data() + i * pred.size(1), pred.size(1));
     std::cout << "  " << src << "  ->  " << got << (got == want ? "" : "   (wrong: " + want + ")") << "\n";
   }
+  std::filesystem::create_directories(out);
   draw_cross_attention(model, task, pred, 0, out + "/cross_attention.svg");
   std::cout << "pictures: " << out << "/cross_attention.svg" << (eval_only ? "" : ", " + out + "/loss.svg")
             << "\n";
   cli::print_accuracy(exact, n);
   return 0;
 } catch (const std::exception& e) {
-  std::cerr << "train_reverse: " << e.what() << "\n";
-  return 1;
+  return cli::report_error("train_reverse", e);
 }

@@ -1,6 +1,7 @@
 // train_sort: a decoder-only (GPT-style) Transformer learns to sort 8 digits, minGPT's toy task.
 // Input: the 8 digits, then the sorted digits so far; the loss counts only the answer positions. At the
 // end it completes 1,000 held-out questions greedily and prints the share it sorts exactly (last line).
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -47,15 +48,17 @@ int64_t evaluate(GPT& model, const SortTask& task) {
 
 int main(int argc, char** argv) try {
   cli::Flags flags("train_sort", "Train a decoder-only Transformer to sort digits, then evaluate it.");
-  flags.option("steps", "1500", "training steps")
-      .option("seed", "0", "seed of the one generator")
-      .option("threads", "0", "threads (0: QKV_NUM_THREADS or every core)")
-      .option("lr", "2e-3", "peak learning rate of AdamW")
-      .option("out", "runs/sort", "folder for the checkpoint");
+  flags.integer_option("steps", "1500", 1, 10'000'000, "training steps")
+      .integer_option("seed", "0", 0, INT64_MAX, "seed of the one generator")
+      .integer_option("threads", "0", 0, 1024, "threads (0: QKV_NUM_THREADS or every core)")
+      .number_option("lr", "2e-3", cli::Range::above(0, 1), "peak learning rate of AdamW")
+      .option("out", "runs/sort", "folder for the checkpoint")
+      .toggle("overwrite", "replace <out>/sort.safetensors even if trained for more --steps");
   if (!flags.parse(argc, argv)) return 0;
-  if (flags.integer("threads") > 0) set_num_threads(int(flags.integer("threads")));
+  const std::string path = flags.str("out") + "/sort.safetensors";
+  cli::check_against_checkpoint(flags, path, /*resume=*/false);
+  cli::use_threads(flags.integer("threads"));
   manual_seed(uint64_t(flags.integer("seed")));
-  std::filesystem::create_directories(flags.str("out"));
 
   const SortTask task;
   GPT model(sort_config());
@@ -75,10 +78,11 @@ int main(int argc, char** argv) try {
     loss.backward();
     clip_grad_norm(model.parameters(), 1.0f);
     opt.step();
+    cli::check_loss(loss.item(), step);
     progress.update(step + 1, loss.item());
   }
   progress.finish();
-  const std::string path = flags.str("out") + "/sort.safetensors";
+  std::filesystem::create_directories(flags.str("out"));  // only now: a failed or refused run leaves no trace
   save_checkpoint(path, model, &opt, Checkpoint{{{"task", "sort"}, {"step", std::to_string(steps)}}, {}});
   std::cout << "saved " << path << "\n";
 
@@ -92,6 +96,5 @@ int main(int argc, char** argv) try {
   cli::print_accuracy(exact, n);
   return 0;
 } catch (const std::exception& e) {
-  std::cerr << "train_sort: " << e.what() << "\n";
-  return 1;
+  return cli::report_error("train_sort", e);
 }

@@ -9,7 +9,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <iostream>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -42,8 +44,18 @@ bool spin_until(Done done) {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads) { resize(threads); }
   ~ThreadPool() { stop_workers(); }
+
+  // The first call sizes the pool with threads(); later ones return at once. If threads() throws (a
+  // malformed QKV_NUM_THREADS), the pool stays unstarted and the next call throws again.
+  template <class Threads>
+  void start(Threads threads) {
+    if (started_.load(std::memory_order_acquire)) return;
+    std::lock_guard<std::mutex> lock(start_mu_);
+    if (started_) return;
+    resize(threads());
+    started_.store(true, std::memory_order_release);
+  }
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
@@ -115,29 +127,54 @@ class ThreadPool {
   std::atomic<int> pending_ = 0;
   std::atomic<uint64_t> generation_ = 0;
   std::atomic<bool> stopping_ = false;
+  std::mutex start_mu_;
+  std::atomic<bool> started_ = false;
 };
 
-int default_threads() {
-  if (const char* env = std::getenv("QKV_NUM_THREADS")) {
-    const int n = std::atoi(env);
-    if (n >= 1) return n;
-  }
-  return std::max(1u, std::thread::hardware_concurrency());
+int cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
+// n, or max_threads() with one line on stderr naming who asked (`asked`) when n is more than that.
+int capped(int64_t n, const std::string& asked) {
+  if (n <= max_threads()) return static_cast<int>(n);
+  std::cerr << "qkv: " << asked << ": capped at " << max_threads() << " threads (4 per core, " << cores()
+            << " cores here); more would only slow the pool down\n";
+  return max_threads();
 }
 
 ThreadPool& pool() {
-  static ThreadPool p(default_threads());
+  static ThreadPool p;
   return p;
 }
 
 }  // namespace
 
-void set_num_threads(int n) {
-  if (n < 1) fail("set_num_threads", "need at least 1 thread, got " + std::to_string(n));
-  if (n != pool().size()) pool().resize(n);
+int max_threads() { return 4 * cores(); }
+
+int threads_from_env(const char* value) {
+  if (value == nullptr) return cores();
+  const std::string text = value;
+  int64_t n = 0;  // saturates: any count past max_threads() is capped alike
+  for (const char c : text) {
+    if (c < '0' || c > '9') n = -1;
+    if (n < 0) break;
+    n = std::min<int64_t>(n * 10 + (c - '0'), int64_t(1) << 40);
+  }
+  if (text.empty() || n < 1)
+    throw Error("QKV_NUM_THREADS must be a whole number of threads >= 1, got " + quote(text));
+  return capped(n, "QKV_NUM_THREADS=" + text);
 }
 
-int get_num_threads() { return pool().size(); }
+void set_num_threads(int64_t n) {
+  if (n < 1) fail("set_num_threads", "need at least 1 thread, got " + std::to_string(n));
+  const int threads = capped(n, "set_num_threads(" + std::to_string(n) + ")");
+  pool().start([&] { return threads; });  // a count set before first use: QKV_NUM_THREADS is not read
+  if (threads != pool().size()) pool().resize(threads);
+}
+
+int get_num_threads() {
+  pool().start([] { return threads_from_env(std::getenv("QKV_NUM_THREADS")); });
+  return pool().size();
+}
 
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
