@@ -4,8 +4,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <filesystem>
-#include <fstream>
 #include <set>
 
 #include "nn/json.h"
@@ -13,7 +11,6 @@
 namespace qkv {
 namespace {
 
-namespace fs = std::filesystem;
 using json::Value;
 
 // The header JSON, in the reference implementation's order: metadata first, then the tensors as given,
@@ -61,35 +58,13 @@ void check_names(const NamedTensors& tensors) {
     if (name.empty()) fail("save_safetensors", "a tensor has an empty name");
     if (name == kSafetensorsMetadataKey)
       fail("save_safetensors", "the name \"__metadata__\" is reserved for metadata");
-    if (!seen.insert(name).second) fail("save_safetensors", "duplicate tensor name '" + name + "'");
-    if (!tensor.defined()) fail("save_safetensors", "tensor '" + name + "' is undefined (it has no storage)");
+    if (!seen.insert(name).second) fail("save_safetensors", "duplicate tensor name " + quote(name));
+    if (!tensor.defined())
+      fail("save_safetensors", "tensor " + quote(name) + " is undefined (it has no storage)");
   }
 }
 
 }  // namespace
-
-void write_file_atomically(const std::string& op, const std::string& path,
-                           const std::function<void(std::ostream&)>& write) {
-  // Write beside the target, then rename over it: rename is atomic on POSIX, so a reader (or a crash)
-  // sees the old file or the new one, never half of one. (No fsync: the standard library has none.)
-  const std::string tmp = path + ".tmp";
-  std::error_code ignored;
-  try {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail(op, "cannot open '" + tmp + "' for writing");
-    write(out);
-    out.flush();
-    out.close();
-    if (!out) fail(op, "writing '" + tmp + "' failed (disk full?)");
-    fs::rename(tmp, path);
-  } catch (const fs::filesystem_error& e) {
-    fs::remove(tmp, ignored);
-    fail(op, "cannot rename '" + tmp + "' to '" + path + "': " + e.code().message());
-  } catch (...) {
-    fs::remove(tmp, ignored);
-    throw;
-  }
-}
 
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata) {
@@ -119,20 +94,20 @@ void load_into(const SafetensorsFile& file, const NamedTensors& destinations, bo
   for (const auto& [name, dest] : destinations) {
     const auto it = in_file.find(name);
     if (!wanted.insert(name).second) {
-      problems.push_back("'" + name + "' is listed twice among the destinations");
+      problems.push_back(quote(name) + " is listed twice among the destinations");
     } else if (it == in_file.end()) {
-      problems.push_back("'" + name + "' is missing from the file");
+      problems.push_back(quote(name) + " is missing from the file");
     } else if (!dest.defined()) {
-      problems.push_back("destination '" + name + "' is undefined");
+      problems.push_back("destination " + quote(name) + " is undefined");
     } else if (it->second->shape() != dest.shape()) {
-      problems.push_back("'" + name + "' has shape " + to_string(it->second->shape()) + " in the file but " +
+      problems.push_back(quote(name) + " has shape " + to_string(it->second->shape()) + " in the file but " +
                          to_string(dest.shape()) + " in the model");
     }
   }
   if (!allow_extra)
     for (const auto& [name, tensor] : file.tensors)
       if (!wanted.count(name))
-        problems.push_back("'" + name + "' in the file has no destination (allow_extra ignores it)");
+        problems.push_back(quote(name) + " in the file has no destination (allow_extra ignores it)");
   if (!problems.empty()) {
     std::string all = std::to_string(problems.size()) +
                       (problems.size() == 1 ? " problem, " : " problems, ") + "nothing loaded: ";

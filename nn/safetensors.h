@@ -27,8 +27,8 @@ inline constexpr uint64_t kSafetensorsMaxHeaderBytes = 100'000'000;  // as the r
 inline constexpr const char* kSafetensorsMetadataKey = "__metadata__";
 
 // Writes the tensors in the order given, with optional string metadata (PyTorch:
-// safetensors.torch.save_file). The file is written to path + ".tmp" and then renamed over path, so an
-// interrupted or failed save leaves an existing checkpoint at path as it was. Throws "save_safetensors: ..."
+// safetensors.torch.save_file). The file is written by write_file_atomically (below), so an interrupted or
+// failed save leaves an existing checkpoint at path as it was. Throws "save_safetensors: ..."
 // for an empty or duplicate name, an undefined tensor, or any write error.
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata = {});
@@ -40,7 +40,7 @@ struct SafetensorsFile {
 
 // Reads and checks a whole file (PyTorch: safetensors.torch.load_file). Anything malformed -- truncation,
 // bad JSON, an unknown dtype, offsets with gaps or overlaps, a shape that disagrees with its bytes -- throws
-// qkv::Error "load_safetensors: 'path': <what is wrong>".
+// qkv::Error "load_safetensors: \"path\": <what is wrong>" (names and text from the file through quote()).
 SafetensorsFile load_safetensors(const std::string& path);
 
 // Copies each file tensor into the destination of the same name, in place (PyTorch: load_state_dict).
@@ -49,9 +49,11 @@ SafetensorsFile load_safetensors(const std::string& path);
 // allow_extra (PyTorch: strict=False). The error lists every problem found.
 void load_into(const SafetensorsFile& file, const NamedTensors& destinations, bool allow_extra = false);
 
-// Writes a file through write(out) into path + ".tmp", then renames it over path, so a failure at any
-// point leaves whatever was at path untouched and no .tmp behind. Errors throw "op: ..." naming the file.
-// Shared by save_safetensors and the examples' plots (examples/support/svg.h).
+// Writes a file through write(out) into path + ".tmp", flushes it to disk (fsync), renames it over path and
+// syncs the folder, so a failure at any point leaves whatever was at path untouched and no .tmp behind, and
+// a crash of the machine leaves the old file or the new one. Errors throw "op: ..." naming the file and
+// the system's reason: "save_safetensors: writing \"m.safetensors.tmp\" failed: No space left on device".
+// Shared by save_safetensors and the examples' plots (examples/support/svg.h); in nn/atomic_write.cpp.
 void write_file_atomically(const std::string& op, const std::string& path,
                            const std::function<void(std::ostream&)>& write);
 

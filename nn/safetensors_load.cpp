@@ -26,9 +26,10 @@ uint64_t get_le(const char* in, int bytes) {
   return value;
 }
 
-[[noreturn]] void bad_file(const std::string& path, const std::string& what) {
-  fail("load_safetensors", "'" + path + "': " + what);
-}
+// Every refusal starts "load_safetensors: "path": "; names and text from the file are shown through
+// quote(), so a NUL or a newline in them cannot cut or garble the message.
+std::string op_in(const std::string& path) { return "load_safetensors: " + quote(path); }
+[[noreturn]] void bad_file(const std::string& path, const std::string& what) { fail(op_in(path), what); }
 
 struct Entry {
   std::string name;
@@ -46,16 +47,16 @@ int64_t nonnegative_int(const std::string& path, const Value& v, const std::stri
 
 // One header member: {"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}, each field exactly once.
 Entry parse_entry(const std::string& path, const std::string& name, const Value& v) {
-  const std::string where = "tensor '" + name + "'";
+  const std::string where = "tensor " + quote(name);
   if (v.kind != Value::Kind::Object)
     bad_file(path, where + " is a JSON " + json::kind_name(v.kind) + ", not an object");
   const Value* fields[3] = {nullptr, nullptr, nullptr};
   const char* const field_names[3] = {"dtype", "shape", "data_offsets"};
   for (const auto& [key, value] : v.object) {
     const auto* it = std::find(std::begin(field_names), std::end(field_names), key);
-    if (it == std::end(field_names)) bad_file(path, where + " has an unknown field \"" + key + "\"");
+    if (it == std::end(field_names)) bad_file(path, where + " has an unknown field " + quote(key));
     const Value*& slot = fields[it - std::begin(field_names)];
-    if (slot) bad_file(path, where + " has the field \"" + key + "\" twice");
+    if (slot) bad_file(path, where + " has the field " + quote(key) + " twice");
     slot = &value;
   }
   for (int i = 0; i < 3; ++i)
@@ -66,7 +67,7 @@ Entry parse_entry(const std::string& path, const std::string& name, const Value&
 
   if (dtype.kind != Value::Kind::String) bad_file(path, where + ": dtype must be a string");
   if (dtype.string != "F32")
-    bad_file(path, where + ": unsupported dtype \"" + dtype.string + "\" (only F32 is supported)");
+    bad_file(path, where + ": unsupported dtype " + quote(dtype.string) + " (only F32 is supported)");
   Entry e{name, {}, 0, 0};
   if (shape.kind != Value::Kind::Array) bad_file(path, where + ": shape must be a list of integers");
   for (const Value& size : shape.array)
@@ -79,21 +80,17 @@ Entry parse_entry(const std::string& path, const std::string& name, const Value&
     bad_file(path, where + ": data_offsets [" + std::to_string(e.begin) + "," + std::to_string(e.end) +
                        "] end before they begin");
 
-  // numel * 4 must equal the byte range. Sizes come from the file, so a product past int64 is marked -1
-  // instead of wrapping around (a later size 0 still makes the tensor empty).
-  int64_t bytes = 4;
-  for (const int64_t size : e.shape) {
-    if (size == 0 || bytes == 0) {
-      bytes = 0;
-    } else if (bytes > 0) {
-      bytes = bytes > std::numeric_limits<int64_t>::max() / size ? -1 : bytes * size;
-    }
-  }
-  if (bytes != e.end - e.begin)
+  // numel * 4 must equal the byte range. The sizes come from the file: numel refuses a product past int64
+  // (even beside a size 0), in a message that starts as bad_file's; the bytes are compared without
+  // computing numel * 4, which could wrap.
+  const int64_t count = numel(e.shape, (op_in(path) + ": " + where).c_str());
+  const int64_t held = e.end - e.begin;
+  if (held % 4 != 0 || held / 4 != count)
     bad_file(path, where + ": shape " + to_string(e.shape) + " needs " +
-                       (bytes < 0 ? std::string("over 2^63") : std::to_string(bytes)) +
+                       (count > std::numeric_limits<int64_t>::max() / 4 ? std::string("over 2^63")
+                                                                        : std::to_string(count * 4)) +
                        " bytes but data_offsets [" + std::to_string(e.begin) + "," + std::to_string(e.end) +
-                       "] hold " + std::to_string(e.end - e.begin));
+                       "] hold " + std::to_string(held));
   return e;
 }
 
@@ -102,9 +99,9 @@ void parse_metadata(const std::string& path, const Value& v, std::map<std::strin
     bad_file(path, "__metadata__ is a JSON " + std::string(json::kind_name(v.kind)) + ", not an object");
   for (const auto& [key, value] : v.object) {
     if (value.kind != Value::Kind::String)
-      bad_file(path, "metadata value of \"" + key + "\" is a JSON " + json::kind_name(value.kind) +
+      bad_file(path, "metadata value of " + quote(key) + " is a JSON " + json::kind_name(value.kind) +
                          ", not a string");
-    if (!metadata.emplace(key, value.string).second) bad_file(path, "duplicate metadata key \"" + key + "\"");
+    if (!metadata.emplace(key, value.string).second) bad_file(path, "duplicate metadata key " + quote(key));
   }
 }
 
@@ -115,7 +112,7 @@ void check_layout(const std::string& path, std::vector<Entry> entries, int64_t d
     return std::pair(a.begin, a.end) < std::pair(b.begin, b.end);
   });
   const auto range = [](const Entry& e) {
-    return "'" + e.name + "' [" + std::to_string(e.begin) + "," + std::to_string(e.end) + "]";
+    return quote(e.name) + " [" + std::to_string(e.begin) + "," + std::to_string(e.end) + "]";
   };
   for (size_t i = 0; i < entries.size(); ++i) {
     const int64_t expected = i == 0 ? 0 : entries[i - 1].end;
@@ -175,7 +172,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
   std::vector<Entry> entries;
   std::set<std::string> names;
   for (const auto& [name, value] : header.object) {
-    if (!names.insert(name).second) bad_file(path, "duplicate name \"" + name + "\" in the header");
+    if (!names.insert(name).second) bad_file(path, "duplicate name " + quote(name) + " in the header");
     if (name == kSafetensorsMetadataKey) {
       parse_metadata(path, value, file.metadata);
     } else {
@@ -185,16 +182,18 @@ SafetensorsFile load_safetensors(const std::string& path) {
   const int64_t data_start = 8 + static_cast<int64_t>(header_bytes);
   check_layout(path, entries, file_bytes - data_start);
 
-  // 3. The data, now known to fit: little-endian bytes to floats, whatever the machine.
+  // 3. The data, now known to fit: read straight into each tensor's storage (allocated under this file's
+  // name, so a tensor too big for memory is refused naming it), then little-endian bytes to floats in
+  // place, whatever the machine.
   for (const Entry& e : entries) {
-    std::string bytes(static_cast<size_t>(e.end - e.begin), '\0');
+    Tensor tensor = Tensor::empty(e.shape, op_in(path).c_str());
+    char* bytes = reinterpret_cast<char*>(tensor.mutable_data());
     in.seekg(data_start + e.begin);
-    in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!in) bad_file(path, "reading the data of tensor '" + e.name + "' failed");
-    Tensor tensor(e.shape);
+    in.read(bytes, static_cast<std::streamsize>(e.end - e.begin));
+    if (!in) bad_file(path, "reading the data of tensor " + quote(e.name) + " failed");
     float* values = tensor.mutable_data();
     for (int64_t i = 0; i < tensor.numel(); ++i)
-      values[i] = std::bit_cast<float>(static_cast<uint32_t>(get_le(&bytes[4 * i], 4)));
+      values[i] = std::bit_cast<float>(static_cast<uint32_t>(get_le(bytes + 4 * i, 4)));
     file.tensors.emplace_back(e.name, std::move(tensor));
   }
   return file;

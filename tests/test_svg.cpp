@@ -173,7 +173,7 @@ TEST_CASE("svg: write_file replaces a file, leaves no .tmp, and names the path w
   CHECK_FALSE(fs::exists(path + ".tmp"));
   const std::string bad = scratch("missing/folder/plot.svg");
   CHECK(contains(error_of([&] { plot::write_file(bad, "<svg/>"); }),
-                 "write_file: cannot open '" + bad + ".tmp'"));
+                 "write_file: cannot open \"" + bad + ".tmp\""));
 }
 
 TEST_CASE("svg: a heatmap is wide enough for its title") {
