@@ -1,5 +1,5 @@
 // Greedy decoding: at every step take the most likely next token and feed it back.
-// Without a key/value cache each step re-runs the decoder over the prefix: O(T^2), and simple.
+// No key/value cache: step t re-runs the decoder on all t tokens, so T steps cost O(T^3) in attention.
 #pragma once
 #include "nn/models.h"
 

@@ -17,9 +17,11 @@ TEST_CASE("docs/02-tensors: the broadcasting example, views and copies, printing
   CHECK_CLOSE(a + b, tensor({11, 21, 12, 22, 13, 23}, {3, 2}));
   CHECK(contiguous_strides({2, 3, 4}) == std::vector<int64_t>{12, 4, 1});
 
+  // the chapter's block on shares_storage_with:
   const Tensor x = arange(6);
-  CHECK(reshape(x, {2, 3}).shares_storage_with(x));
-  const Tensor xt = transpose(reshape(x, {2, 3}), 0, 1);
+  const bool shared = reshape(x, {2, 3}).shares_storage_with(x);  // true: same numbers, new shape
+  const Tensor xt = transpose(reshape(x, {2, 3}), 0, 1);          // a new [3,2] tensor: 0 3 / 1 4 / 2 5
+  CHECK(shared);
   CHECK_FALSE(xt.shares_storage_with(x));
   CHECK_CLOSE(xt, tensor({0, 3, 1, 4, 2, 5}, {3, 2}));
   CHECK(x.detach().shares_storage_with(x));
@@ -62,10 +64,11 @@ TEST_CASE("docs/03-autograd: accumulation, retain_graph, in-place detection") {
   CHECK_CLOSE(x.grad(), mul(exp(tensor({1, 2})), 2.0f));
   CHECK_THAT(ERROR_OF(loss.backward()), Contains("already freed") && Contains("retain_graph"));
 
-  Tensor z = exp(x);
+  Tensor z = exp(x);  // exp saves its output z
   Tensor total = sum(z);
-  z.mutable_data()[0] = 0;  // changes what exp saved
-  CHECK_THAT(ERROR_OF(total.backward()), Contains("saved by 'exp' was modified in place"));
+  z.mutable_data()[0] = 0;  // the version of z's storage goes up
+  CHECK_THAT(ERROR_OF(total.backward()),
+             Contains("backward: a tensor of shape [2] saved by 'exp' was modified in place"));
 }
 
 TEST_CASE("docs/05-attention-scoring: the masking numbers of the chapter") {

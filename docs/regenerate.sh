@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# Rewrites every generated part of the course (docs/*.md, docs/derivations/*.md) and of README.md from the
+# code, so that no figure, sample output or quoted number can drift from what the programs do:
+#   <!-- regenerate: COMMAND -->      the fenced block on the next line becomes COMMAND's output
+#   <!-- figure: PATH from COMMAND --> the picture on the next line becomes the file PATH that COMMAND writes
+#   <!-- value: NAME -->...<!-- /value -->  an inline number, defined in define_values below
+#   <!-- table: NAME -->...<!-- /table -->  a table rendered from a CSV file under docs/measurements/
+# Commands run as shown in the docs (`./build/examples/...`), in a scratch folder whose `build` points at
+# ${QKV_BUILD_DIR:-build}, so a reader's runs/ is never touched. Timings (steps/s, ETA) are cut from the
+# output; QKV_NUM_THREADS=2 fixes the thread count that the programs print (results do not depend on it).
+# Benchmarks are not run here (docs/measure.sh records them). Run it twice: the second run changes nothing.
+#   bash docs/regenerate.sh            QKV_BUILD_DIR=build-c bash docs/regenerate.sh
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${QKV_BUILD_DIR:-build}
+cd "$ROOT"
+case "$BUILD" in /*) BUILD_ABS=$BUILD ;; *) BUILD_ABS=$ROOT/$BUILD ;; esac
+
+echo "regenerate: building in $BUILD (Release)" >&2
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD" -j2 --target tour fit_mlp positional_encoding train_reverse train_sort qkv_tests >/dev/null
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+mkdir -p "$WORK/run" "$WORK/out" "$WORK/tables"
+ln -s "$BUILD_ABS" "$WORK/run/build"
+: >"$WORK/index"
+: >"$WORK/values"
+export QKV_NUM_THREADS=2
+PAGES=(README.md docs/*.md docs/derivations/*.md)
+
+# The output of COMMAND, run once in the scratch folder, without its timings. Prints the file holding it.
+output_of() {
+  local command=$1 key
+  key=$(printf '%s' "$command" | md5sum | cut -c1-16)
+  if [[ ! -f "$WORK/out/$key" ]]; then
+    echo "regenerate: $command" >&2
+    if ! (cd "$WORK/run" && bash -c "$command") >"$WORK/out/$key.raw"; then
+      echo "regenerate: '$command' failed" >&2
+      exit 1
+    fi
+    sed -E 's/  [0-9.]+ steps\/s  ETA [0-9]+:[0-9]+$//; s/[[:space:]]+$//' "$WORK/out/$key.raw" >"$WORK/out/$key"
+    printf '%s\t%s\n' "$command" "$WORK/out/$key" >>"$WORK/index"
+  fi
+  echo "$WORK/out/$key"
+}
+
+# value NAME TEXT: what <!-- value: NAME --> shows.
+value() {
+  [[ -n "$2" ]] || { echo "regenerate: value $1 came out empty" >&2; exit 1; }
+  printf '%s\t%s\n' "$1" "$2" >>"$WORK/values"
+}
+
+# What an awk program prints from a command's output: pick COMMAND 'awk program'.
+pick() { awk "$2" "$(output_of "$1")"; }
+
+# 1. Every command the pages show as generated, in page order.
+for page in "${PAGES[@]}"; do
+  sed -n -E 's/^<!-- regenerate: (.*) -->$/\1/p; s/^<!-- figure: [^ ]+ from (.*) -->$/\1/p' "$page"
+done | while IFS= read -r command; do output_of "$command" >/dev/null; done
+
+# 2. Figures: copy what the command wrote over the picture the next line shows.
+for page in "${PAGES[@]}"; do
+  awk '/^<!-- figure: / { m = $0; getline; print m "\t" $0 }' "$page" | while IFS=$'\t' read -r marker image; do
+    made=$(sed -E 's/^<!-- figure: ([^ ]+) from .*/\1/' <<<"$marker")
+    target=$(sed -E 's/.*\]\(([^)]+)\).*/\1/' <<<"$image")
+    cp "$WORK/run/$made" "$(dirname "$page")/$target"
+  done
+done
+
+# 3. Numbers the prose quotes from a run.
+commas() { awk '{ n = $0; s = ""; while (length(n) > 3) { s = "," substr(n, length(n) - 2) s; n = substr(n, 1, length(n) - 3) }; print n s }'; }
+fit=./build/examples/fit_mlp
+value fit_mlp.first_loss "$(pick $fit '$1 == "step" && $2 == 0 { printf "%.3f", $4 }')"
+value fit_mlp.last_loss "$(pick $fit '$1 == "step" { last = $4 } END { printf "%.4f", last }')"
+reverse=./build/examples/train_reverse
+value reverse.parameters "$(pick $reverse '/^reverse: / { print $2 }' | commas)"
+value reverse.loss_200 "$(pick $reverse '$2 ~ /^200\// { printf "%.1f", $4 }')"
+value reverse.acc_600 "$(pick $reverse '$2 ~ /^600\// { print $6 }')"
+value reverse.final_loss "$(pick $reverse '$1 == "step" { last = $4 } END { print last }')"
+value reverse.accuracy "$(pick $reverse '/^exact-match accuracy/ { print $3 }')"
+value reverse.first_source_first "$(pick $reverse '/ ->  / && !done { print $1; done = 1 }')"
+value reverse.first_source_last "$(pick $reverse '/ ->  / && !done { for (i = 1; $(i + 1) != "->"; ++i); print $i; done = 1 }')"
+value sort.accuracy "$(pick ./build/examples/train_sort '/^exact-match accuracy/ { print $3 }')"
+alibi='./build/tests/qkv_tests "docs/extending: a small ALiBi model*" -s'
+value alibi.first "$(pick "$alibi" '/loss before/ { printf "%.2f", $3; exit }')"
+value alibi.trained "$(pick "$alibi" '/loss before/ { printf "%.2f", $5; exit }')"
+value alibi.longer "$(pick "$alibi" '/loss on T = 36/ { printf "%.2f", $6; exit }')"
+
+# 4. Tables (and the numbers the prose takes from them) from the measurements docs/measure.sh records.
+measured=docs/measurements
+caption() {  # the "# recorded:" and "# machine:" lines of a CSV file, as one sentence
+  awk -v file="$1" '/^# recorded: / { r = substr($0, 13) } /^# machine: / { m = substr($0, 12) }
+    END { print "Recorded " r ". Machine: " m ". From [" file "](measurements/" file "), written by `bash docs/measure.sh`." }' "$measured/$1"
+}
+{
+  caption bench_matmul.csv
+  echo
+  awk -F, '/^#/ || $1 == "impl" { next }
+    { k = $1 "," $2 "," $3; if (!(k in g) || $4 > g[k]) g[k] = $4; if ($2 > T) T = $2
+      if (!($3 in seen)) { seen[$3] = 1; ns[++n] = $3 } }
+    END {
+      printf "| n | naive | qkv 1T | OpenBLAS 1T | ratio 1T | qkv %dT | OpenBLAS %dT | ratio %dT | qkv %dT / 1T |\n", T, T, T, T
+      print "|---|---|---|---|---|---|---|---|---|"
+      for (i = 1; i <= n; ++i) {
+        m = ns[i]; q1 = g["qkv,1," m]; o1 = g["openblas,1," m]; qt = g["qkv," T "," m]; ot = g["openblas," T "," m]
+        printf "| %d | %s | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.2f |\n", m,
+          ("naive,1," m) in g ? sprintf("%.1f", g["naive,1," m]) : "", q1, o1, q1 / o1, qt, ot, qt / ot, qt / q1
+      }
+    }' "$measured/bench_matmul.csv"
+} >"$WORK/tables/matmul.md"
+train_best() {  # train_best IMPL CONFIG [THREADS]: the fastest recorded step, in ms
+  awk -F, -v i="$1" -v c="$2" -v t="${3:-}" '$1 == i && $2 == c && (t == "" || $3 == t) && (best == "" || $4 < best) { best = $4 }
+    END { print best }' "$measured/train_step.csv"
+}
+{
+  caption train_step.csv
+  echo
+  echo "| config | PyTorch 1T | PyTorch 2T | qkv 1T | qkv 2T | PyTorch best / qkv best |"
+  echo "|---|---|---|---|---|---|"
+  for row in "reverse|reverse (B=64, D=64, 2+2 blocks), qkv on ragged batches" \
+    "reverse_padded|reverse, qkv padded as the PyTorch twin (\`reverse_padded\`)" \
+    "gpt|gpt (B=32, T=64, D=128, 4 blocks)"; do
+    config=${row%%|*} torch_config=${row%%|*}
+    [[ $config == reverse_padded ]] && torch_config=reverse  # the reference always pads
+    awk -v label="${row#*|}" -v t1="$(train_best torch $torch_config 1)" -v t2="$(train_best torch $torch_config 2)" \
+      -v q1="$(train_best qkv "$config" 1)" -v q2="$(train_best qkv "$config" 2)" \
+      -v t="$(train_best torch $torch_config)" -v q="$(train_best qkv "$config")" \
+      'BEGIN { printf "| %s | %.1f | %.1f | %.1f | %.1f | %.1fx |\n", label, t1, t2, q1, q2, t / q }'
+  done
+} >"$WORK/tables/train.md"
+for config in reverse reverse_padded gpt; do
+  torch_config=$config
+  [[ $config == reverse_padded ]] && torch_config=reverse
+  value "perf.$config.ratio" "$(awk -v t="$(train_best torch $torch_config)" -v q="$(train_best qkv $config)" 'BEGIN { printf "%.1fx", t / q }')"
+  value "perf.$config.qkv_2T" "$(train_best qkv $config 2)"
+done
+for program in train_reverse train_sort; do
+  value "measured.$program.seconds" "$(awk -F, -v p=$program '$1 == p { print $3 }' "$measured/end_to_end.csv")"
+done
+
+# 5. Rewrite the pages in place (only when something changed, so file times stay put otherwise).
+for page in "${PAGES[@]}"; do
+  awk -v index_file="$WORK/index" -v values_file="$WORK/values" -v tables="$WORK/tables" -v page="$page" '
+    function die(message) { print "regenerate: " page ":" FNR ": " message > "/dev/stderr"; failed = 1; exit 1 }
+    function paste(file,    line) { while ((getline line < file) > 0) print line; close(file) }
+    BEGIN {
+      FS = "\t"
+      while ((getline line < index_file) > 0) { split(line, f, "\t"); out[f[1]] = f[2] }
+      while ((getline line < values_file) > 0) { split(line, f, "\t"); val[f[1]] = f[2] }
+    }
+    skip == "block" { if ($0 ~ /^```/) { print; skip = "" } ; next }
+    skip == "table" { if ($0 == "<!-- /table -->") { print; skip = "" } ; next }
+    /^<!-- regenerate: .* -->$/ {
+      command = substr($0, 18, length($0) - 21)
+      if (!(command in out)) die("no output for " command)
+      print
+      if ((getline fence) <= 0 || fence !~ /^```/) die("a regenerate marker must be followed by a fenced block")
+      print fence
+      paste(out[command])
+      skip = "block"
+      next
+    }
+    /^<!-- table: .* -->$/ {
+      name = substr($0, 13, length($0) - 16)
+      file = tables "/" name ".md"
+      if ((getline probe < file) <= 0) die("no table named " name)
+      close(file)
+      print
+      paste(file)
+      skip = "table"
+      next
+    }
+    {
+      line = $0
+      result = ""
+      while ((at = index(line, "<!-- value: ")) > 0) {
+        rest = substr(line, at + 12)
+        name = substr(rest, 1, index(rest, " -->") - 1)
+        close_at = index(rest, "<!-- /value -->")
+        if (close_at == 0) die("<!-- value: " name " --> without <!-- /value --> on the same line")
+        if (!(name in val)) die("no value named " name)
+        result = result substr(line, 1, at - 1) "<!-- value: " name " -->" val[name] "<!-- /value -->"
+        line = substr(rest, close_at + 15)
+      }
+      print result line
+    }
+    END { if (!failed && skip != "") die("a generated block is not closed") }
+  ' "$page" >"$WORK/page.md"
+  cmp -s "$WORK/page.md" "$page" || cp "$WORK/page.md" "$page"
+done
+echo "regenerate: done; git status --porcelain -- docs README.md shows what changed" >&2
