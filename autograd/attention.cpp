@@ -1,13 +1,13 @@
 // Differentiable multi-head attention (see ops.h): one node whose forward and backward are the fused
-// kernels of tensor/attention_kernels.h, with scale = 1/sqrt(Dh). Two forms: q, k, v as three tensors,
+// kernels of tensor/attention.h, with scale = 1/sqrt(Dh). Two forms: q, k, v as three tensors,
 // and self-attention's q, k, v side by side in one tensor from a joint projection. Either may be ragged.
 #include <cmath>
 #include <optional>
 
 #include "autograd/ops.h"
-#include "tensor/attention_kernels.h"
+#include "tensor/attention.h"
 #include "tensor/checks.h"
-#include "tensor/nn_kernels.h"
+#include "tensor/dropout.h"
 
 namespace qkv {
 namespace {

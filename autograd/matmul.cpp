@@ -1,8 +1,8 @@
 // Differentiable matmul (see ops.h, tensor/matmul.h). With C = op(A) op(B) and dC the gradient of C:
 //   dA = dC op(B)^T stored as A is (so as A^T when trans_a), dB likewise; each is one matmul with
 // transpose flags (no copies). Broadcast batch dims are summed back with sum_to.
-#include "autograd/ops.h"
 #include "tensor/matmul.h"
+#include "autograd/ops.h"
 #include "tensor/shape_ops.h"
 
 namespace qkv {

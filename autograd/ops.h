@@ -16,7 +16,7 @@
 
 namespace qkv {
 
-// ---- arithmetic.cpp: elementwise, broadcasting ----
+// ---- elementwise.cpp: arithmetic, broadcasting ----
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
@@ -49,7 +49,7 @@ Tensor operator/(const Tensor& x, float s);
 // Comparisons give masks (1 where true, 0 where false); they have no gradient.
 using kernels::eq, kernels::ne, kernels::lt, kernels::le, kernels::gt, kernels::ge, kernels::argmax;
 
-// ---- reduce_ops.cpp ----
+// ---- reduce.cpp ----
 Tensor sum(const Tensor& x);  // all elements -> 0-d
 Tensor sum(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor mean(const Tensor& x);
@@ -58,7 +58,7 @@ Tensor mean(const Tensor& x, int64_t dim, bool keepdim = false);
 // index, like argmax), where PyTorch's max(dim) also picks a single index.
 Tensor max(const Tensor& x, int64_t dim, bool keepdim = false);
 
-// ---- matmul_op.cpp ----
+// ---- matmul.cpp ----
 // op(a) @ op(b), batched over broadcast leading dims; see tensor/matmul.h for the shapes and flags.
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
 // x [..., in] @ weight [out, in]^T + bias [out] -> [..., out], one node (bias may be undefined): what
@@ -80,26 +80,29 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& indices);
 // Embedding lookup: weight [V,D], ids [...] -> [..., D].
 Tensor embedding(const Tensor& weight, const Tensor& ids);
 
-// ---- select_ops.cpp ----
+// ---- elementwise.cpp: selection ----
 Tensor masked_fill(const Tensor& x, const Tensor& fill_where, float value);  // fill_where != 0 -> value
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);          // cond != 0 ? a : b
 
-// ---- nn_ops.cpp ----
+// ---- softmax.cpp ----
 Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
+// ---- dropout.cpp ----
 // Inverted dropout: in training, zero each entry with probability p and scale the rest by 1/(1-p);
-// identity when !training or p == 0. The mask is saved for backward.
+// identity when !training or p == 0. The backward redraws the mask from the same stream (not stored).
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen = default_generator());
+// ---- layer_norm.cpp ----
 // Layer norm over the last dim: gamma, beta [D] (may be undefined for no affine part).
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps = 1e-5f);
+// ---- cross_entropy.cpp ----
 // Mean cross-entropy of logits [N,V] against class ids [N]; targets == ignore_index are skipped,
 // and a batch where all are skipped gives 0 (not NaN).
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100,
                      float label_smoothing = 0);
 
-// ---- attention_op.cpp ----
+// ---- attention.cpp ----
 // Scaled dot-product attention in every head at once, on heads laid side by side in the last dim (the
-// layout Q/K/V projections produce; tensor/attention_kernels.h): q [B,T,H*Dh], k [B,S,H*Dh],
+// layout Q/K/V projections produce; tensor/attention.h): q [B,T,H*Dh], k [B,S,H*Dh],
 // v [B,S,H*Dv] -> [B,T,H*Dv], already merged. keep: [B|1,T|1,S] (1 = attend) or undefined for no mask.
 // Dropout p on the weights when training. When `weights` is given it receives the [B,H,T,S] attention
 // weights (before dropout, detached, for pictures). Equal to splitting the heads, scaled dot-product

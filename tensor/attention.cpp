@@ -1,6 +1,6 @@
-// Multi-head attention forward and backward (see attention_kernels.h): per (b, h) pair, GEMMs that read
+// Multi-head attention forward and backward (see attention.h): per (b, h) pair, GEMMs that read
 // and write the heads in place through row strides, and the masked softmax fused between them.
-#include "tensor/attention_kernels.h"
+#include "tensor/attention.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-// The fused multi-head attention (autograd's multi_head_attention, tensor/attention_kernels.h) against the
+// The fused multi-head attention (autograd's multi_head_attention, tensor/attention.h) against the
 // composed form it replaces: split_heads, scaled_dot_product_attention, merge_heads. Same numbers, bit for
 // bit, forward and backward, with every kind of mask and with dropout; then gradcheck and errors.
 #include <cmath>

@@ -1,4 +1,4 @@
-// Tests for tensor/nn_kernels.h: each fused kernel against its composition from primitive kernels,
+// Tests for tensor/layer_norm.h, cross_entropy.h and dropout.h: each fused kernel against its composition from primitive kernels,
 // backward kernels against central differences (in double for layer norm), and the named errors.
 #include <cmath>
 #include <functional>
@@ -7,8 +7,10 @@
 #include "catch.h"
 #include "kernel_checks.h"
 #include "tensor/creation.h"
+#include "tensor/cross_entropy.h"
+#include "tensor/dropout.h"
 #include "tensor/elementwise.h"
-#include "tensor/nn_kernels.h"
+#include "tensor/layer_norm.h"
 #include "tensor/parallel.h"
 #include "tensor/reduce.h"
 #include "tensor/shape_ops.h"
@@ -57,7 +59,7 @@ std::vector<float> as_float(const std::vector<double>& v) { return {v.begin(), v
 
 }  // namespace
 
-TEST_CASE("nn_kernels: layer_norm equals its composition from primitive kernels") {
+TEST_CASE("layer_norm kernel: layer_norm equals its composition from primitive kernels") {
   Generator gen(11);
   const Tensor x = kernels::add_scalar(kernels::mul_scalar(randn({2, 3, 8}, gen), 3), 5);
   const Tensor gamma = randn({8}, gen), beta = randn({8}, gen);
@@ -73,7 +75,7 @@ TEST_CASE("nn_kernels: layer_norm equals its composition from primitive kernels"
   check_close(out.rstd, kernels::squeeze(rstd, -1), 1e-5f);
 }
 
-TEST_CASE("nn_kernels: layer_norm without gamma/beta gives rows of mean 0 and variance 1") {
+TEST_CASE("layer_norm kernel: layer_norm without gamma/beta gives rows of mean 0 and variance 1") {
   // eps keeps a constant row (variance 0) at 0 instead of 0 * inf
   const float eps = 1e-5f;
   const auto out = kernels::layer_norm(tensor({1, 2, 3, 4, 10, 10, 10, 10}, {2, 4}), Tensor(), Tensor(), eps);
@@ -86,7 +88,7 @@ TEST_CASE("nn_kernels: layer_norm without gamma/beta gives rows of mean 0 and va
   CHECK_FALSE(g.dbeta.defined());
 }
 
-TEST_CASE("nn_kernels: layer_norm_backward matches central differences in double") {
+TEST_CASE("layer_norm kernel: layer_norm_backward matches central differences in double") {
   Generator gen(12);
   const int64_t D = 5;
   const Tensor x = randn({3, D}, gen), gamma = randn({D}, gen), beta = randn({D}, gen),
@@ -101,7 +103,7 @@ TEST_CASE("nn_kernels: layer_norm_backward matches central differences in double
   check_values(grads.dbeta, {D}, as_float(numeric_grad(bd, loss)), 1e-4f);
 }
 
-TEST_CASE("nn_kernels: layer_norm names bad shapes") {
+TEST_CASE("layer_norm kernel: layer_norm names bad shapes") {
   REQUIRE_THROWS_WITH(kernels::layer_norm(zeros({2, 4}), zeros({3}), Tensor(), 1e-5f),
                       Catch::Contains("layer_norm") && Catch::Contains("gamma") && Catch::Contains("[3]") &&
                           Catch::Contains("[2,4]"));
@@ -115,7 +117,7 @@ TEST_CASE("nn_kernels: layer_norm names bad shapes") {
       Catch::Contains("layer_norm_backward") && Catch::Contains("[2,3]"));
 }
 
-TEST_CASE("nn_kernels: cross_entropy equals -mean of log_softmax at the targets") {
+TEST_CASE("cross_entropy kernel: cross_entropy equals -mean of log_softmax at the targets") {
   Generator gen(13);
   const Tensor logits = kernels::mul_scalar(randn({4, 6}, gen), 4), targets = tensor({5, 0, 2, 2});
   const Tensor logp = kernels::log_softmax(logits, 1);
@@ -128,12 +130,13 @@ TEST_CASE("nn_kernels: cross_entropy equals -mean of log_softmax at the targets"
   check_close(out.probs, kernels::softmax(logits, 1), 1e-7f);
 }
 
-TEST_CASE("nn_kernels: cross_entropy is stable for huge logits") {
+TEST_CASE("cross_entropy kernel: cross_entropy is stable for huge logits") {
   const auto out = kernels::cross_entropy(tensor({1e30f, 0, -1e30f, 1e30f}, {2, 2}), tensor({0, 0}));
   CHECK(out.loss.item() == Catch::Approx(1e30f));  // row 0 costs 0, row 1 (wrong by 2e30) costs 2e30
 }
 
-TEST_CASE("nn_kernels: ignore_index rows count for nothing, and all ignored gives 0 and zero gradient") {
+TEST_CASE(
+    "cross_entropy kernel: ignore_index rows count for nothing, and all ignored gives 0 and zero gradient") {
   const Tensor logits = tensor({1, 2, 3, 0, 0, 9}, {2, 3});
   const auto some = kernels::cross_entropy(logits, tensor({2, -100}));
   CHECK(some.kept == 1);
@@ -146,7 +149,7 @@ TEST_CASE("nn_kernels: ignore_index rows count for nothing, and all ignored give
   for (float v : kernels::cross_entropy_backward(none, tensor({7, 7}), 7, 0, 1).to_vector()) CHECK(v == 0);
 }
 
-TEST_CASE("nn_kernels: label smoothing mixes in eps/V of every class") {
+TEST_CASE("cross_entropy kernel: label smoothing mixes in eps/V of every class") {
   const Tensor logits = tensor({2, 0, -1}, {1, 3}), target = tensor({0});
   const float eps = 0.3f;
   const Tensor logp = kernels::log_softmax(logits, 1);
@@ -155,7 +158,8 @@ TEST_CASE("nn_kernels: label smoothing mixes in eps/V of every class") {
   CHECK(kernels::cross_entropy(logits, target, -100, eps).loss.item() == Catch::Approx(want).epsilon(1e-6));
 }
 
-TEST_CASE("nn_kernels: cross_entropy_backward matches central differences (with smoothing, ignore)") {
+TEST_CASE(
+    "cross_entropy kernel: cross_entropy_backward matches central differences (with smoothing, ignore)") {
   Generator gen(14);
   Tensor logits = randn({3, 4}, gen);
   const Tensor targets = tensor({1, -100, 3});
@@ -171,7 +175,7 @@ TEST_CASE("nn_kernels: cross_entropy_backward matches central differences (with 
   }
 }
 
-TEST_CASE("nn_kernels: cross_entropy names bad targets, shapes and smoothing") {
+TEST_CASE("cross_entropy kernel: cross_entropy names bad targets, shapes and smoothing") {
   const Tensor logits = zeros({2, 5});
   REQUIRE_THROWS_WITH(kernels::cross_entropy(logits, tensor({1, 5})), Catch::Contains("cross_entropy") &&
                                                                           Catch::Contains("target 5") &&
@@ -202,7 +206,7 @@ std::vector<float> naive_dropout_mask(int64_t n, float p, CounterStream stream) 
 
 }  // namespace
 
-TEST_CASE("nn_kernels: dropout_mask is the naive mask from the stream, for 1 and 2 threads") {
+TEST_CASE("dropout kernel: dropout_mask is the naive mask from the stream, for 1 and 2 threads") {
   qkv::testing::RestoreThreads restore;
   for (int64_t n : {1, 7, 33, 100001}) {  // odd sizes end in a partial vector; 100001 is split across threads
     for (float p : {0.1f, 0.5f, 1e-6f}) {
@@ -217,7 +221,7 @@ TEST_CASE("nn_kernels: dropout_mask is the naive mask from the stream, for 1 and
   }
 }
 
-TEST_CASE("nn_kernels: dropout_mask holds only 0 and 1/(1-p) and keeps the mean near 1") {
+TEST_CASE("dropout kernel: dropout_mask holds only 0 and 1/(1-p) and keeps the mean near 1") {
   Generator gen(15);
   const float p = 0.25f;
   const Tensor mask = kernels::dropout_mask({100000}, p, gen);
@@ -233,7 +237,7 @@ TEST_CASE("nn_kernels: dropout_mask holds only 0 and 1/(1-p) and keeps the mean 
   CHECK(qkv::testing::bitwise_equal(mask, kernels::dropout_mask({100000}, p, again)));
 }
 
-TEST_CASE("nn_kernels: dropout(x) is x times dropout_mask from the same stream, in one pass") {
+TEST_CASE("dropout kernel: dropout(x) is x times dropout_mask from the same stream, in one pass") {
   qkv::testing::RestoreThreads restore;
   Generator gen(16);
   for (const Shape& shape : {Shape{3, 5}, Shape{4, 129, 257}}) {  // the second is split across threads
@@ -250,7 +254,7 @@ TEST_CASE("nn_kernels: dropout(x) is x times dropout_mask from the same stream, 
   CHECK(qkv::testing::bitwise_equal(kernels::dropout(x, 0, CounterStream(1)), x));  // p = 0: a copy of x
 }
 
-TEST_CASE("nn_kernels: dropout_mask with p = 0 is all ones, and p outside 0 <= p < 1 throws") {
+TEST_CASE("dropout kernel: dropout_mask with p = 0 is all ones, and p outside 0 <= p < 1 throws") {
   for (float v : kernels::dropout_mask({3, 4}, 0).to_vector()) CHECK(v == 1);
   REQUIRE_THROWS_WITH(kernels::dropout_mask({3}, 1), Catch::Contains("dropout_mask") && Catch::Contains("1"));
   REQUIRE_THROWS_WITH(kernels::dropout_mask({3}, -0.5f),

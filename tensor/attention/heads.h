@@ -1,6 +1,6 @@
 // Private to the attention kernels: where each head of each operand sits (Heads), the argument checks that
 // build it, the keep mask read as rows, and the walk over (b, h) pairs that splits the work across threads.
-// The kernels themselves (forward and backward per head) are in tensor/attention_kernels.cpp.
+// The kernels themselves (forward and backward per head) are in tensor/attention.cpp.
 #pragma once
 #include <algorithm>
 #include <cstdint>

@@ -1,7 +1,7 @@
 // The inner loops of training over contiguous float arrays: exp inside softmax, the normal distribution Phi
 // (erf) inside GELU and its backward, and the row reductions (max, sums in double, dot products) of softmax
-// and layer norm. Internal to tensor/ (softmax.cpp, attention_kernels.cpp, elementwise.cpp and
-// nn_kernels.cpp call them on one row or one range at a time).
+// and layer norm. Internal to tensor/ (softmax.cpp, attention.cpp, elementwise.cpp and
+// layer_norm.cpp call them on one row or one range at a time).
 //
 // Two implementations behind each function, picked at run time like the GEMM micro-kernel:
 //   AVX2+FMA (vector_math_avx2.cpp): 8 lanes at a time with polynomials fitted for float32

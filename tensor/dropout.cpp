@@ -1,0 +1,67 @@
+// Inverted dropout and its mask (see dropout.h).
+#include "tensor/dropout.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "tensor/checks.h"
+#include "tensor/loops/grain.h"
+#include "tensor/parallel.h"
+
+namespace qkv::kernels {
+namespace {
+
+void check_dropout_p(const char* op, float p) { check::fraction(op, "p", p); }
+
+// Inverted dropout over the entries [begin, end) of x: out = x * factor, factor 0 (dropped) or keep_scale
+// (kept). Entry i takes stream.bits32(i) as a 32-bit uniform u / 2^32 and is dropped when that is below p,
+// i.e. when u < threshold = ceil(p 2^32): probability p to within 2^-32. Compared as integers, no float
+// is built, and entry i's draw is the same whichever thread makes it. On x86-64 the compiler also emits
+// an AVX2 copy of the loop (8 draws per instruction instead of 4), picked at load time on CPUs with it.
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+void dropout_range(const float* x, float* out, int64_t begin, int64_t end, CounterStream stream,
+                   uint32_t threshold, float keep_scale) {
+  // Segments of at most 4G entries share the high half of i, so bits32's key is taken once per segment;
+  // the loop over a segment has only 32-bit arithmetic and a select, which the compiler vectorises.
+  constexpr int64_t kSegment = int64_t{1} << 32;
+  for (int64_t first = begin; first < end;) {
+    const int64_t last = std::min(end, (first / kSegment + 1) * kSegment);
+    const uint32_t key = stream.key32(static_cast<uint64_t>(first / kSegment));
+    for (int64_t i = first; i < last; ++i) {  // x * factor, not a select of 0 or x * scale: NaN, inf kept
+      const uint32_t u = CounterStream::bits32_in(key, static_cast<uint32_t>(i));
+      out[i] = x[i] * (u >= threshold ? keep_scale : 0.0f);
+    }
+    first = last;
+  }
+}
+
+}  // namespace
+
+Tensor dropout_mask(const Shape& shape, float p, CounterStream stream) {
+  check_dropout_p("dropout_mask", p);
+  return dropout(Tensor(shape, 1.0f), p, stream);  // 1 * mask
+}
+
+Tensor dropout_mask(const Shape& shape, float p, Generator& gen) {
+  return dropout_mask(shape, p, gen.split());
+}
+
+Tensor dropout(const Tensor& x, float p, CounterStream stream) {
+  // x [*] -> y [*], y = x * mask
+  check_dropout_p("dropout", p);
+  // p < 1 is at most 1 - 2^-24, so the threshold is at most 2^32 - 256 and fits
+  const auto threshold = static_cast<uint32_t>(std::ceil(static_cast<double>(p) * 4294967296.0));
+  const float keep_scale = 1 / (1 - p);  // kept entries scaled so that E[mask] = 1: eval needs no rescaling
+  Tensor y = Tensor::empty(x.shape());
+  const float* in = x.data();
+  float* out = y.mutable_data();
+  const int64_t n = x.numel();
+  parallel_for(n, kElementwiseGrain, [=](int64_t begin, int64_t end) {
+    dropout_range(in, out, begin, end, stream, threshold, keep_scale);
+  });
+  return y;
+}
+
+}  // namespace qkv::kernels
