@@ -66,6 +66,12 @@ Checkpoint load_checkpoint(const std::string& path, Module& model, Optimizer* op
                               names + " (a model of another configuration?), nothing loaded");
   }
   try {
+    if (optimizer) {
+      NamedTensors state;  // the file's optimizer state, under the names state() gives
+      for (const auto& [name, t] : to_load.tensors)
+        if (name.rfind(kOptimizerPrefix, 0) == 0) state.emplace_back(name.substr(kOptimizerPrefix.size()), t);
+      optimizer->check_state(state);
+    }
     load_into(to_load, destinations);
   } catch (const Error& e) {
     fail_checkpoint(path, e.what());

@@ -146,6 +146,18 @@ NamedTensors Adam::state() const {
   return s;
 }
 
+void Adam::check_state(const NamedTensors& state) const {
+  // A negative step would flip the bias corrections' sign; a negative mean of squares has no square root.
+  for (const auto& [name, t] : state) {
+    const std::string op = "Adam state " + quote(name);
+    const bool is_step = name == "step", is_square = name.rfind("exp_avg_sq.", 0) == 0;
+    for (int64_t i = 0; i < t.numel() && (is_step || is_square); ++i) {
+      if (is_step) check::whole_non_negative(op.c_str(), "the step count", t.data()[i]);
+      if (is_square) check::non_negative_number(op.c_str(), "every entry", t.data()[i]);
+    }
+  }
+}
+
 // ---- clipping ----
 float clip_grad_norm(const std::vector<Tensor>& params, float max_norm) {
   check::positive_number("clip_grad_norm", "max_norm", max_norm);

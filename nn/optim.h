@@ -23,6 +23,9 @@ class Optimizer {
   const NamedTensors& params() const { return params_; }
   // The state to checkpoint, as named tensors ("exp_avg.encoder.embedding.weight", "step"), and back.
   virtual NamedTensors state() const = 0;
+  // Throws unless state (named as state() names it, say from a checkpoint) holds values this optimizer
+  // can resume from. load_checkpoint calls it before copying anything. The default accepts any numbers.
+  virtual void check_state(const NamedTensors& state) const { (void)state; }
 
  protected:
   NamedTensors params_;
@@ -46,6 +49,7 @@ class Adam : public Optimizer {
        float weight_decay = 0, bool decoupled_weight_decay = false);
   void step() override;
   NamedTensors state() const override;
+  void check_state(const NamedTensors& state) const override;  // step whole >= 0, exp_avg_sq >= 0
   int64_t steps_taken() const { return int64_t(step_.item()); }
 
  private:

@@ -140,3 +140,32 @@ TEST_CASE("checkpoint: a model of another shape is refused naming the file") {
       Contains("checkpoint " + path + ": load_into: ") && Contains("has shape [7,8] in the file but [7,12]"));
   CHECK(unchanged(other, before));
 }
+
+TEST_CASE("checkpoint: Adam state it cannot resume from is refused and nothing changes") {
+  for (const char* bad : {"step", "exp_avg_sq"}) {
+    manual_seed(6);
+    EncoderDecoder model(tiny_config(true));
+    Adam opt(model.named_parameters(), 1e-3f);
+    for (auto& [name, t] : opt.state()) {
+      Tensor handle = t;  // shares the optimizer's storage
+      if (name == "step" && std::string(bad) == "step") handle.mutable_data()[0] = 2.5f;
+      if (name == "exp_avg_sq.decoder.dense.bias" && std::string(bad) == "exp_avg_sq")
+        handle.mutable_data()[1] = -1;
+    }
+    const std::string path = scratch("adam_state.safetensors");
+    save_checkpoint(path, model, &opt);
+
+    EncoderDecoder copy(tiny_config(true));
+    Adam copy_opt(copy.named_parameters(), 1e-3f);
+    const auto before = snapshot(copy);
+    const std::string error = ERROR_OF(load_checkpoint(path, copy, &copy_opt));
+    CHECK_THAT(error, Contains("checkpoint " + path + ": Adam state \""));
+    if (std::string(bad) == "step")
+      CHECK_THAT(error, Contains("the step count must be whole numbers >= 0, got 2.5"));
+    if (std::string(bad) == "exp_avg_sq")
+      CHECK_THAT(error,
+                 Contains("\"exp_avg_sq.decoder.dense.bias\": every entry must be finite and >= 0, got -1"));
+    CHECK(unchanged(copy, before));
+    CHECK(copy_opt.steps_taken() == 0);
+  }
+}
