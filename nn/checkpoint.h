@@ -25,7 +25,8 @@ void save_checkpoint(const std::string& path, const Module& model, const Optimiz
 // Checks everything, then loads parameters (and the optimizer's state, when optimizer is not null) in
 // place. Nothing unknown passes: every tensor of the file must be a parameter of the model, optimizer
 // state (read only when an optimizer is given, skipped whole otherwise), or named in extra_names; every
-// parameter and state tensor must be in the file, of the same shape, and finite. Otherwise it throws
+// parameter and state tensor must be in the file, of the same shape, and finite, and the optimizer must
+// accept its state (Optimizer::check_state: Adam's step count and squares). Otherwise it throws
 // "checkpoint <path>: ..." naming the tensors, and nothing is changed. Returns the metadata and the extra
 // tensors found.
 Checkpoint load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer,
