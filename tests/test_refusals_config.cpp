@@ -49,7 +49,8 @@ TEST_CASE("config: a TransformerConfig without blocks or with a size below 1 is 
   CHECK_NOTHROW(EncoderDecoder(tiny_config()));
 }
 
-TEST_CASE("config: num_hiddens must split evenly into num_heads and dropout must be in [0 1)") {
+TEST_CASE(
+    "config: num_hiddens must split evenly into num_heads and dropout must be below 1 and not negative") {
   TransformerConfig c = tiny_config();
   c.block.num_heads = 3;
   CHECK_THAT(ERROR_OF(EncoderDecoder(c)),
@@ -82,7 +83,8 @@ TEST_CASE("config: layers refuse sizes below 1 and a layer norm eps that is not 
   CHECK_THAT(ERROR_OF(PositionalEncoding(8, 0, -1)), Contains("max_len must be >= 1, got -1"));
 }
 
-TEST_CASE("config: attention modules refuse a dropout outside [0 1) and heads that do not divide the width") {
+TEST_CASE(
+    "config: attention modules refuse a dropout outside 0 to 1 and heads that do not divide the width") {
   CHECK_THAT(ERROR_OF(MultiHeadAttention(10, 4)),
              Contains("MultiHeadAttention: num_hiddens must be a multiple of num_heads (4), got 10"));
   CHECK_THAT(ERROR_OF(MultiHeadAttention(8, 0)),

@@ -21,7 +21,7 @@ const float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 }  // namespace
 
-TEST_CASE("optim refusals: Adam refuses betas outside [0 1) and an eps or weight decay out of range") {
+TEST_CASE("optim refusals: Adam refuses betas outside 0 to 1 and an eps or weight decay out of range") {
   CHECK_THAT(ERROR_OF(Adam(one_parameter(), 1e-3f, 1.5f)),
              Contains("Adam: beta1 must be in [0, 1), got 1.5"));
   CHECK_THAT(ERROR_OF(Adam(one_parameter(), 1e-3f, 0.9f, 1.0f)),
@@ -37,7 +37,8 @@ TEST_CASE("optim refusals: Adam refuses betas outside [0 1) and an eps or weight
   CHECK_NOTHROW(Adam(one_parameter(), 0.0f, 0.0f, 0.0f));
 }
 
-TEST_CASE("optim refusals: SGD refuses a momentum outside [0 1) a negative weight decay and nesterov alone") {
+TEST_CASE(
+    "optim refusals: SGD refuses a momentum outside 0 to 1 or a negative weight decay and nesterov alone") {
   CHECK_THAT(ERROR_OF(SGD(one_parameter(), -0.1f)), Contains("lr must be finite and >= 0, got -0.1"));
   CHECK_THAT(ERROR_OF(SGD(one_parameter(), 0.1f, 1.0f)), Contains("SGD: momentum must be in [0, 1), got 1"));
   CHECK_THAT(ERROR_OF(SGD(one_parameter(), 0.1f, 0.9f, -1.0f)),
