@@ -31,8 +31,8 @@ int main(int argc, char** argv) try {
   const float lr = float(flags.number("lr"));
   const int64_t steps = flags.integer("steps");
   for (int64_t step = 0; step <= steps; ++step) {
-    const Tensor hidden = tanh(matmul(x, w1) + b1);   // [64,1] @ [1,16] -> [64,16]
-    const Tensor pred = matmul(hidden, w2) + b2;      // [64,16] @ [16,1] -> [64,1]
+    const Tensor hidden = tanh(matmul(x, w1) + b1);  // [64,1] @ [1,16] -> [64,16]
+    const Tensor pred = matmul(hidden, w2) + b2;     // [64,16] @ [16,1] -> [64,1]
     const Tensor loss = mean(pow(pred - target, 2));  // mean squared error, 0-d
     for (const Tensor& p : params) p.zero_grad();
     loss.backward();

@@ -1,9 +1,6 @@
 // The example programs refuse bad command lines (issue 12): each run here is refused before any training,
 // must exit non-zero with a message naming the program, the flag and the value, and must leave the --out
 // folder byte for byte as it was. Runs the built programs (tests/CMakeLists.txt gives their folder).
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -12,6 +9,7 @@
 
 #include "helpers.h"
 #include "nn/safetensors.h"
+#include "run_program.h"
 #include "tensor/creation.h"
 
 #ifdef QKV_EXAMPLES_DIR
@@ -22,23 +20,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-  int status;          // the exit status
-  std::string output;  // stdout and stderr together
-};
+using Run = qkv::testing::ProgramRun;
 
 // Runs "[env] program args" from the examples' folder, e.g. run("train_sort", "--steps 0").
 Run run(const std::string& program, const std::string& args, const std::string& env = "") {
-  const std::string command = env + " " + QKV_EXAMPLES_DIR "/" + program + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string output;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, pipe)) > 0;) output.append(buf, n);
-  const int status = pclose(pipe);
-  INFO(command << "\n" << output);
-  REQUIRE(WIFEXITED(status));  // not killed by a signal
-  return {WEXITSTATUS(status), output};
+  return qkv::testing::run_program(env + " " + QKV_EXAMPLES_DIR "/" + program + " " + args);
 }
 
 std::string bytes_of(const fs::path& path) {
@@ -123,6 +109,16 @@ TEST_CASE("examples: a checkpoint that cannot be read is kept") {
   const std::string no_step = folder_with_checkpoint("no_step", "reverse.safetensors", "2000");
   save_safetensors(no_step + "/reverse.safetensors", {{"w", zeros({2})}}, {{"step", "64abc"}});
   check_refused("train_reverse", "", no_step, "is kept: it cannot be read as a checkpoint");
+}
+
+TEST_CASE("examples: an --out that is a file is refused before training") {
+  const std::string dir = folder_with_checkpoint("out_is_file", "reverse.safetensors", "2000");
+  const std::string file = dir + "/reverse.safetensors";
+  const std::string before = bytes_of(file);
+  const Run r = run("train_reverse", "--steps 5 --out " + file);
+  CHECK(r.status == 2);
+  CHECK_THAT(r.output, Contains("train_reverse: --out " + file + " is a file, not a folder"));
+  CHECK(bytes_of(file) == before);
 }
 
 TEST_CASE("examples: flags that contradict each other are refused") {

@@ -1,4 +1,4 @@
-// Flags and the progress bar (see cli.h).
+// Flags, the checks the training programs share before they write, and the progress bar (see cli.h).
 #include "support/cli.h"
 
 #include <unistd.h>
@@ -23,8 +23,8 @@ std::string number_text(double x) {
   return s.str();
 }
 
-// A value as a message shows it: as typed when it reads as a number (a number out of range, "inf"),
-// else quoted and escaped ("abc", "", "3.5" for an integer flag, bytes that would garble a terminal).
+// A value as a message shows it: as typed when it reads as a number ("0", "3.5" for an integer flag,
+// "1e400", "inf"), else quoted and escaped ("abc", "", bytes that would garble a terminal).
 std::string shown(const std::string& v) {
   double x;
   const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
@@ -173,6 +173,9 @@ double Flags::number(const std::string& name) const {
 }
 
 void check_against_checkpoint(const Flags& flags, const std::string& path, bool resume) {
+  const std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  if (!folder.empty() && std::filesystem::exists(folder) && !std::filesystem::is_directory(folder))
+    flags.refuse("--out " + folder.string() + " is a file, not a folder");
   const bool exists = std::filesystem::exists(path);
   if (resume && !exists) flags.refuse("--resume: there is no checkpoint " + path + " to continue");
   if (!exists || flags.on("overwrite")) return;
