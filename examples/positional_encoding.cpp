@@ -52,6 +52,5 @@ int main(int argc, char** argv) try {
   std::cout << "pictures: " << out << "/positional_curves.svg, " << out << "/positional_heatmap.svg\n";
   return 0;
 } catch (const std::exception& e) {
-  std::cerr << "positional_encoding: " << e.what() << "\n";
-  return 1;
+  return cli::report_error("positional_encoding", e);
 }
