@@ -99,8 +99,9 @@ TEST_CASE("attention: gradcheck of dot-product and additive attention under ever
   };
   DotProductAttention dot(0.0f);
   AdditiveAttention additive(4, 4, 6, 0.0f);
-  for (const auto& [name, mask] : masks) {
-    INFO("mask: " << name);
+  for (const auto& named : masks) {  // not a structured binding: clang before 16 cannot capture one
+    const Mask& mask = named.second;
+    INFO("mask: " << named.first);
     REQUIRE_NOTHROW(gradcheck([&](const Inputs& x) { return dot.forward(x[0], x[1], x[2], mask); }, {q, k, v}));
     REQUIRE_NOTHROW(gradcheck([&](const Inputs& x) { return additive.forward(x[0], x[1], x[2], mask); }, {q, k, v}));
   }

@@ -165,7 +165,10 @@ std::string heatmaps(const std::vector<Matrix>& maps, const HeatmapOptions& o) {
   svg += "<rect x=\"" + px(bar_x) + "\" y=\"" + px(top) + "\" width=\"" + px(bar_w) + "\" height=\"" +
          px(grid_h) + "\" fill=\"url(#colour-bar)\" stroke=\"#444\" stroke-width=\"0.8\"/>\n";
   // Labels: the exact ends, and round values between them where they do not crowd the ends.
-  const auto bar_y = [&](double v) { return top + grid_h - (hi > lo ? (v - lo) / (hi - lo) : 0.5) * grid_h; };
+  // lo and hi are copied into the capture: clang before 16 (and Apple's) cannot capture structured bindings.
+  const auto bar_y = [&, lo = lo, hi = hi](double v) {
+    return top + grid_h - (hi > lo ? (v - lo) / (hi - lo) : 0.5) * grid_h;
+  };
   svg += svg_text(bar_x + bar_w + 4, top + 9, hi_text);
   svg += svg_text(bar_x + bar_w + 4, top + grid_h, lo_text);
   for (const double v : nice_ticks(lo, hi, std::max(2, static_cast<int>(grid_h / 60)))) {
