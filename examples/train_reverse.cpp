@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "nn/checkpoint.h"
+#include "nn/io/checkpoint.h"
 #include "nn/decode.h"
 #include "support/cli.h"
 #include "support/svg.h"
@@ -40,7 +40,7 @@ TransformerConfig reverse_config() {
   return c;
 }
 
-// The model a checkpoint to evaluate was saved from, rebuilt from its metadata (nn/checkpoint_metadata.h).
+// The model a checkpoint to evaluate was saved from, rebuilt from its metadata (nn/io/checkpoint_metadata.h).
 TransformerConfig saved_config(const std::string& path) {
   const MetadataReader meta = read_metadata(path);
   meta.choice("task", {"reverse"});

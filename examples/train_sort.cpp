@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "nn/checkpoint.h"
+#include "nn/io/checkpoint.h"
 #include "nn/decode.h"
 #include "support/cli.h"
 #include "support/toy_data.h"

@@ -1,7 +1,7 @@
-// The strict JSON reader and writer under the checkpoints (nn/json.h): every kind of value, escapes and
+// The strict JSON reader and writer under the checkpoints (nn/io/json.h): every kind of value, escapes and
 // UTF-8 both ways, and the errors (with byte positions) for what strict JSON forbids.
 #include "catch.h"
-#include "nn/json.h"
+#include "nn/io/json.h"
 #include "tensor/error.h"
 
 namespace {

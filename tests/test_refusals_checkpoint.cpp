@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "helpers.h"
-#include "nn/checkpoint.h"
+#include "nn/io/checkpoint.h"
 
 using namespace qkv;
 using namespace qkv::nn;

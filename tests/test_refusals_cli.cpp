@@ -8,7 +8,7 @@
 #include <string>
 
 #include "helpers.h"
-#include "nn/safetensors.h"
+#include "nn/io/safetensors.h"
 #include "run_program.h"
 #include "tensor/creation.h"
 

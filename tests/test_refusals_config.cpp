@@ -1,10 +1,10 @@
 // Bad input at the nn floor (issue 12), part one: model and layer configurations refused at construction,
-// and checkpoint metadata read strictly (nn/checkpoint_metadata.h), each with a message naming the value.
+// and checkpoint metadata read strictly (nn/io/checkpoint_metadata.h), each with a message naming the value.
 #include <string>
 
 #include "helpers.h"
-#include "nn/checkpoint.h"
-#include "nn/checkpoint_metadata.h"
+#include "nn/io/checkpoint.h"
+#include "nn/io/checkpoint_metadata.h"
 
 using namespace qkv;
 using namespace qkv::nn;

@@ -10,7 +10,7 @@
 
 #include "catch.h"
 #include "helpers.h"
-#include "nn/safetensors.h"
+#include "nn/io/safetensors.h"
 #include "tensor/creation.h"
 
 namespace fs = std::filesystem;

@@ -8,7 +8,7 @@
 
 #include "catch.h"
 #include "helpers.h"
-#include "nn/json.h"
+#include "nn/io/json.h"
 
 using Catch::Contains;
 using qkv::json::Value;

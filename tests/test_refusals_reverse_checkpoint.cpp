@@ -6,7 +6,7 @@
 #include <map>
 
 #include "helpers.h"
-#include "nn/checkpoint.h"
+#include "nn/io/checkpoint.h"
 #include "run_program.h"
 
 #ifdef QKV_EXAMPLES_DIR

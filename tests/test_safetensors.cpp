@@ -1,4 +1,4 @@
-// Checkpoints (nn/safetensors.h): bitwise round trips, the exact bytes of a tiny file, saves that never
+// Checkpoints (nn/io/safetensors.h): bitwise round trips, the exact bytes of a tiny file, saves that never
 // damage what is on disk, and one crafted bad file per rejection, each checking the error names the problem.
 // The JSON reader/writer underneath has its own tests in test_json.cpp.
 // A new rejection in the loader gets a test here built with craft() and expect_load_error().
@@ -11,7 +11,7 @@
 
 #include "catch.h"
 #include "helpers.h"
-#include "nn/safetensors.h"
+#include "nn/io/safetensors.h"
 
 namespace fs = std::filesystem;
 using qkv::NamedTensors;

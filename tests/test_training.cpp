@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "helpers.h"
-#include "nn/checkpoint.h"
+#include "nn/io/checkpoint.h"
 #include "nn/decode.h"
 #include "support/toy_data.h"
 #include "tensor/parallel.h"

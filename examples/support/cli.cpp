@@ -11,7 +11,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "nn/checkpoint_metadata.h"
+#include "nn/io/checkpoint_metadata.h"
 #include "tensor/parallel.h"
 
 namespace qkv::cli {

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <ostream>
 
-#include "nn/safetensors.h"  // write_file_atomically
+#include "nn/io/atomic_write.h"
 #include "tensor/error.h"
 
 namespace qkv::plot {

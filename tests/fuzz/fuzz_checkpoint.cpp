@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "fuzz_model.h"
-#include "nn/checkpoint.h"
+#include "nn/io/checkpoint.h"
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "nn/json.h"
+#include "nn/io/json.h"
 #include "tensor/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

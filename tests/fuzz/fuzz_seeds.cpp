@@ -11,7 +11,7 @@
 #include <string>
 
 #include "fuzz_model.h"
-#include "nn/checkpoint.h"
+#include "nn/io/checkpoint.h"
 #include "tensor/random.h"
 
 namespace {

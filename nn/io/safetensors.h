@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "nn/io/atomic_write.h"
 #include "tensor/tensor.h"
 
 namespace qkv {
@@ -27,7 +28,7 @@ inline constexpr uint64_t kSafetensorsMaxHeaderBytes = 100'000'000;  // as the r
 inline constexpr const char* kSafetensorsMetadataKey = "__metadata__";
 
 // Writes the tensors in the order given, with optional string metadata (PyTorch:
-// safetensors.torch.save_file). The file is written by write_file_atomically (below), so an interrupted or
+// safetensors.torch.save_file). The file is written by write_file_atomically (atomic_write.h), so an interrupted or
 // failed save leaves an existing checkpoint at path as it was. Throws "save_safetensors: ..."
 // for an empty or duplicate name, an undefined tensor, or any write error.
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
@@ -48,13 +49,5 @@ SafetensorsFile load_safetensors(const std::string& path);
 // must be in the file with the same shape, and a file tensor with no destination is an error unless
 // allow_extra (PyTorch: strict=False). The error lists every problem found.
 void load_into(const SafetensorsFile& file, const NamedTensors& destinations, bool allow_extra = false);
-
-// Writes a file through write(out) into path + ".tmp", flushes it to disk (fsync), renames it over path and
-// syncs the folder, so a failure at any point leaves whatever was at path untouched and no .tmp behind, and
-// a crash of the machine leaves the old file or the new one. Errors throw "op: ..." naming the file and
-// the system's reason: "save_safetensors: writing \"m.safetensors.tmp\" failed: No space left on device".
-// Shared by save_safetensors and the examples' plots (examples/support/svg.h); in nn/atomic_write.cpp.
-void write_file_atomically(const std::string& op, const std::string& path,
-                           const std::function<void(std::ostream&)>& write);
 
 }  // namespace qkv

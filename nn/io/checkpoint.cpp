@@ -1,5 +1,5 @@
 // Training checkpoints (see checkpoint.h).
-#include "nn/checkpoint.h"
+#include "nn/io/checkpoint.h"
 
 #include <algorithm>
 #include <cmath>

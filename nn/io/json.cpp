@@ -1,6 +1,6 @@
-// The JSON reader (a recursive-descent parser over the grammar of RFC 8259) and writer of nn/json.h.
+// The JSON reader (a recursive-descent parser over the grammar of RFC 8259) and writer of nn/io/json.h.
 // Strict on purpose: a checkpoint header that is not exactly JSON is rejected with a byte position.
-#include "nn/json.h"
+#include "nn/io/json.h"
 
 #include <algorithm>
 #include <charconv>

@@ -1,7 +1,7 @@
-// Loading safetensors checkpoints (see nn/safetensors.h for the layout). The loader trusts nothing in the
+// Loading safetensors checkpoints (see nn/io/safetensors.h for the layout). The loader trusts nothing in the
 // file: every length, offset and shape is checked against the file's real size before a byte of tensor data
 // is read, so a corrupt or hostile file gives a named error, never a crash or a huge allocation.
-#include "nn/safetensors.h"
+#include "nn/io/safetensors.h"
 
 #include <algorithm>
 #include <bit>
@@ -10,7 +10,7 @@
 #include <limits>
 #include <set>
 
-#include "nn/json.h"
+#include "nn/io/json.h"
 
 namespace qkv {
 namespace {

@@ -1,4 +1,4 @@
-// write_file_atomically (declared in nn/safetensors.h): a save that a failure or a crash at any moment
+// write_file_atomically (atomic_write.h): a save that a failure or a crash at any moment
 // leaves as the old file or the new one at its path, never a mix, an empty file or nothing, as databases do
 // it: write a temporary file, fsync it, rename it over the target, fsync the folder. POSIX calls, since the
 // standard library has no fsync.
@@ -10,7 +10,8 @@
 #include <filesystem>
 #include <sstream>
 
-#include "nn/safetensors.h"
+#include "nn/io/atomic_write.h"
+#include "tensor/error.h"
 
 namespace qkv {
 namespace {

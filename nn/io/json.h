@@ -1,4 +1,4 @@
-// A small, strict JSON reader and writer: just enough for checkpoint headers (nn/safetensors.cpp).
+// A small, strict JSON reader and writer: just enough for checkpoint headers (nn/io/safetensors.cpp).
 // Reads objects, arrays, strings (all escapes, \uXXXX with surrogate pairs, UTF-8 checked), numbers
 // (int64 when written without fraction or exponent, else double), true/false/null.
 // Leaves out: comments, trailing commas, NaN/Infinity, pretty-printing, streaming.

@@ -1,15 +1,15 @@
 // Training checkpoints on top of safetensors: the model's parameters under their dotted names, the
 // optimizer's state under "optimizer.", any extra named tensors (say, the loss history), and string
 // metadata (the model's configuration, the step, the generator's state; read it with
-// nn/checkpoint_metadata.h).
+// nn/io/checkpoint_metadata.h).
 #pragma once
 #include <map>
 #include <string>
 #include <vector>
 
-#include "nn/checkpoint_metadata.h"
+#include "nn/io/checkpoint_metadata.h"
+#include "nn/io/safetensors.h"
 #include "nn/optim.h"
-#include "nn/safetensors.h"
 
 namespace qkv::nn {
 

@@ -1,12 +1,12 @@
-// Saving safetensors checkpoints, and copying loaded tensors into a model (see nn/safetensors.h for the
-// layout). The checking loader is in nn/safetensors_load.cpp.
-#include "nn/safetensors.h"
+// Saving safetensors checkpoints, and copying loaded tensors into a model (see nn/io/safetensors.h for the
+// layout). The checking loader is in nn/io/safetensors_load.cpp.
+#include "nn/io/safetensors.h"
 
 #include <algorithm>
 #include <bit>
 #include <set>
 
-#include "nn/json.h"
+#include "nn/io/json.h"
 
 namespace qkv {
 namespace {

@@ -1,10 +1,10 @@
 // Strict metadata reading and the TransformerConfig conversion (see checkpoint_metadata.h).
-#include "nn/checkpoint_metadata.h"
+#include "nn/io/checkpoint_metadata.h"
 
 #include <charconv>
 #include <cmath>
 
-#include "nn/safetensors.h"
+#include "nn/io/safetensors.h"
 #include "tensor/value_text.h"
 
 namespace qkv::nn {
