@@ -71,19 +71,19 @@ void checkpoint_seeds(const std::string& dir) {
 }
 
 void json_seeds(const std::string& dir) {
-  const char* texts[] = {
+  const std::string deepest = std::string(64, '[') + "1" + std::string(64, ']');  // the nesting limit
+  const std::string texts[] = {
       R"({"__metadata__":{"step":"100"},"w":{"dtype":"F32","shape":[4,4],"data_offsets":[0,64]}})",
       R"([1,-0,0.5,1e308,-1e-308,9223372036854775807,-9223372036854775808,9.3e18,1.7976931348623157e308])",
       R"(["\u00e9\ud83d\ude00\n\t\"\\\/", "", "\u0000"])",
       R"({"a":{"b":{"c":[[[[true,false,null]]]]}}})",
       R"({"dup":1,"dup":2})",
-      "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
-      "]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+      deepest,
       R"({"unterminated": [1, 2)",
       "\"\xFF\xFE invalid utf-8\"",
   };
   int i = 0;
-  for (const char* text : texts) write(dir + "/seed" + std::to_string(i++) + ".json", text);
+  for (const std::string& text : texts) write(dir + "/seed" + std::to_string(i++) + ".json", text);
 }
 
 }  // namespace
