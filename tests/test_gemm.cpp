@@ -1,4 +1,4 @@
-// Tests for the GEMM (tensor/gemm.h), checked against the naive triple loop on awkward sizes, every
+// Tests for the GEMM (tensor/gemm/gemm.h), checked against the naive triple loop on awkward sizes, every
 // transpose combination, strides, accumulate, a bias row, both micro-kernels, thread counts, and every error
 // message. The tensor-level matmul is in test_matmul.cpp. Speed is measured in bench_matmul, not here.
 #include <array>

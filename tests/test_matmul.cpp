@@ -1,6 +1,6 @@
 // Tests for the tensor matmul (tensor/matmul.h): every transpose flag, batch dims broadcast like NumPy,
 // the batch folded into one GEMM, zero sizes, named errors and thread counts, each product checked against
-// the naive loop of tensor/gemm.h.
+// the naive loop of tensor/gemm/gemm.h.
 #include <cmath>
 #include <cstring>
 
