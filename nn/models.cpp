@@ -18,8 +18,9 @@ static void check_ids(const char* op, const Tensor& ids) {
   if (ids.dim() != 2) fail(op, "token ids must be [B,T], got " + to_string(ids.shape()));
 }
 
-// Token vectors scaled by sqrt(D) (d2l, "Attention Is All You Need") so they are not drowned by the
-// positional encoding, whose entries are of size ~1: [B,T] -> [B,T,D].
+// Token vectors scaled by sqrt(D), as d2l and "Attention Is All You Need" do: [B,T] -> [B,T,D]. With
+// Embedding's N(0, 1) start the tokens then outweigh the positional encoding's entries (size ~1) by about
+// sqrt(D); the factor only evens them out when embeddings start at 1/sqrt(D) (docs/07 says more).
 static Tensor scaled_embedding(const Embedding& emb, const Tensor& ids) {
   return emb.forward(ids) * std::sqrt(float(emb.weight.size(1)));
 }
