@@ -65,6 +65,14 @@ Tensor mul(const Tensor& x, float s) {
   });
 }
 
+Tensor div(float s, const Tensor& x) {
+  Tensor y = kernels::div(scalar(s), x);  // the 0-d s broadcasts to x's shape
+  return record("div_scalar_first", y, {x}, {x, y}, [](const Tensor& g, auto& ctx) {
+    // d(s / x) = -s / x^2 dx = -(y / x) dx
+    return Grads{kernels::neg(kernels::mul(g, kernels::div(ctx.saved[1], ctx.saved[0])))};
+  });
+}
+
 Tensor neg(const Tensor& x) {
   // d(-x) = -dx
   return record("neg", kernels::neg(x), {x}, {},
@@ -99,6 +107,15 @@ Tensor sqrt(const Tensor& x) {
   return record("sqrt", y, {x}, {y}, [](const Tensor& g, auto& ctx) {
     // d sqrt(x) = dx / (2 sqrt(x)) = 0.5 dx / y
     return Grads{kernels::mul_scalar(kernels::div(g, ctx.saved[0]), 0.5f)};
+  });
+}
+
+Tensor abs(const Tensor& x) {
+  return record("abs", kernels::abs(x), {x}, {x}, [](const Tensor& g, auto& ctx) {
+    // d|x| = sign(x) dx, with sign(0) = 0 as PyTorch: (x > 0) - (x < 0)
+    const Tensor& x = ctx.saved[0];
+    const Tensor zero = scalar(0);
+    return Grads{kernels::mul(g, kernels::sub(kernels::gt(x, zero), kernels::lt(x, zero)))};
   });
 }
 
@@ -149,6 +166,7 @@ Tensor operator-(float s, const Tensor& x) { return add(neg(x), s); }
 Tensor operator*(const Tensor& x, float s) { return mul(x, s); }
 Tensor operator*(float s, const Tensor& x) { return mul(x, s); }
 Tensor operator/(const Tensor& x, float s) { return mul(x, 1 / s); }
+Tensor operator/(float s, const Tensor& x) { return div(s, x); }
 
 // ---- selection: the gradient follows the value that was chosen ----
 Tensor masked_fill(const Tensor& x, const Tensor& fill_where, float value) {

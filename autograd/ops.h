@@ -23,11 +23,14 @@ Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 Tensor add(const Tensor& x, float s);
 Tensor mul(const Tensor& x, float s);
+Tensor div(float s, const Tensor& x);  // s / x, rounded once (PyTorch's s / x is reciprocal(x) * s)
 Tensor neg(const Tensor& x);
 Tensor pow(const Tensor& x, float p);
 Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
 Tensor sqrt(const Tensor& x);
+// |x|; its gradient is sign(x), and 0 at x == 0 (PyTorch's choice, a subgradient of the kink).
+Tensor abs(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
@@ -45,6 +48,7 @@ Tensor operator-(float s, const Tensor& x);
 Tensor operator*(const Tensor& x, float s);
 Tensor operator*(float s, const Tensor& x);
 Tensor operator/(const Tensor& x, float s);
+Tensor operator/(float s, const Tensor& x);
 
 // Comparisons give masks (1 where true, 0 where false); they have no gradient.
 using kernels::eq, kernels::ne, kernels::lt, kernels::le, kernels::gt, kernels::ge, kernels::argmax;
@@ -95,8 +99,9 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen = default
 // Layer norm over the last dim: gamma, beta [D] (may be undefined for no affine part).
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps = 1e-5f);
 // ---- cross_entropy.cpp ----
-// Mean cross-entropy of logits [N,V] against class ids [N]; targets == ignore_index are skipped,
-// and a batch where all are skipped gives 0 (not NaN).
+// Mean cross-entropy of logits [N,V] against class ids [N], or [B,T,V] against [B,T] (as reshaped to
+// [B*T,V]); targets == ignore_index are skipped, and a batch where all are skipped gives 0 (not NaN).
+// The class dim is last, where the models put it (PyTorch's is dim 1: [N,C,d1]).
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index = -100,
                      float label_smoothing = 0);
 

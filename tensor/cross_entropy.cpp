@@ -11,15 +11,19 @@
 namespace qkv::kernels {
 namespace {
 
-// logits [N,V] and targets [N] as row indices: the class of each row, or -1 for an ignored row.
+// logits [N,V] with targets [N], or [B,T,V] with [B,T] (rows N = B*T), as row indices: the class of each
+// row, or -1 for an ignored row. V is last, where the models put it; PyTorch puts it in dim 1 ([N,C,d1]).
 std::vector<int64_t> read_targets(const char* op, const Tensor& logits, const Tensor& targets,
                                   int64_t ignore_index, float label_smoothing) {
-  if (logits.dim() != 2 || targets.dim() != 1 || targets.size(0) != logits.size(0))
-    fail(op, "needs logits [N,V] and targets [N], got " + to_string(logits.shape()) + " and " +
-                 to_string(targets.shape()));
+  const bool rank_fits = (logits.dim() == 2 || logits.dim() == 3) && targets.dim() == logits.dim() - 1;
+  if (!rank_fits || targets.shape() != Shape(logits.shape().begin(), logits.shape().end() - 1))
+    fail(op,
+         "needs logits [N,V] with targets [N] or [B,T,V] with [B,T] (the class dim last, unlike "
+         "PyTorch's [N,C,d1]), got " +
+             to_string(logits.shape()) + " and " + to_string(targets.shape()));
   if (!(label_smoothing >= 0 && label_smoothing <= 1))
     fail(op, "label_smoothing must be in [0, 1], got " + value_text(label_smoothing));
-  const int64_t V = logits.size(1);
+  const int64_t V = logits.size(-1);
   std::vector<int64_t> classes(targets.numel());
   for (int64_t r = 0; r < targets.numel(); ++r) {
     const float t = targets.data()[r];
@@ -39,14 +43,14 @@ std::vector<int64_t> read_targets(const char* op, const Tensor& logits, const Te
 
 CrossEntropyOut cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
                               float label_smoothing) {
-  // logits [N,V], targets [N] -> loss []
+  // logits [N,V], targets [N] -> loss [] (or [B,T,V], [B,T]: the same rows, N = B*T)
   const std::vector<int64_t> classes =
       read_targets("cross_entropy", logits, targets, ignore_index, label_smoothing);
-  const int64_t N = logits.size(0), V = logits.size(1);
+  const int64_t N = targets.numel(), V = logits.size(-1);
   // log-softmax subtracts the row max first: the log-sum-exp trick, stable for any logits.
-  const Tensor logp = log_softmax(logits, 1);
+  const Tensor logp = log_softmax(logits, -1);
   const float* lp = logp.data();
-  CrossEntropyOut out{Tensor(Shape{}), softmax(logits, 1), 0};
+  CrossEntropyOut out{Tensor(Shape{}), softmax(logits, -1), 0};
   double total = 0;
   for (int64_t r = 0; r < N; ++r) {
     if (classes[r] < 0) continue;
@@ -69,7 +73,7 @@ Tensor cross_entropy_backward(const CrossEntropyOut& out, const Tensor& targets,
   // forward was: loss = mean over kept rows of -sum_j target_j * log softmax(logits)_j
   const std::vector<int64_t> classes =
       read_targets("cross_entropy_backward", out.probs, targets, ignore_index, label_smoothing);
-  const int64_t N = out.probs.size(0), V = out.probs.size(1);
+  const int64_t N = targets.numel(), V = out.probs.size(-1);
   Tensor dlogits(out.probs.shape());
   if (out.kept == 0) return dlogits;  // nothing was averaged, so nothing to send back
   const float* p = out.probs.data();
