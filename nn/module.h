@@ -14,7 +14,6 @@
 
 namespace qkv::nn {
 
-
 class Module {
  public:
   virtual ~Module() = default;
@@ -27,6 +26,15 @@ class Module {
   void eval() { train(false); }
   bool is_training() const { return training_; }
   void zero_grad();  // drops every parameter's .grad
+
+  // The parameters under their dotted names, detached, sharing storage with the parameters (PyTorch:
+  // module.state_dict()). Save it with save_safetensors; load it back with load_state_dict.
+  NamedTensors state_dict() const;
+  // Copies each named tensor into the parameter of the same name, in place (PyTorch: load_state_dict).
+  // Everything is checked before anything is copied, so a refused load changes nothing: strict, every
+  // parameter must be in state and every entry of state must be a parameter; always, the shapes must
+  // agree, no name may come twice, and the values must be finite. The error lists every problem found.
+  void load_state_dict(const NamedTensors& state, bool strict = true);
 
  protected:
   // Registers a trainable tensor (sets requires_grad) and returns it for the member to keep.
@@ -45,5 +53,22 @@ class Module {
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
 };
+
+// The one checked copy behind Module::load_state_dict, load_into (nn/io/safetensors.h) and
+// load_checkpoint: named source tensors into the destinations of the same names. Checks every name and
+// shape, listing all problems in one error "<op>: 2 problems, nothing loaded: ...", then every value
+// (refuse_non_finite), then copies. `rules` say what is tolerated and how the messages name the source.
+struct LoadRules {
+  bool allow_missing = false;             // a destination absent from the source keeps its values
+  bool allow_unexpected = false;          // a source tensor with no destination is ignored
+  std::string source = "the state dict";  // "the file" for load_into
+  std::string loosen = "strict = false";  // the argument that tolerates an unexpected tensor
+};
+void load_named_tensors(const std::string& op, const NamedTensors& source, const NamedTensors& destinations,
+                        const LoadRules& rules);
+
+// Throws "<op>: tensor "name" holds nan at index 2, nothing loaded" if t holds a NaN or an inf: such a
+// weight trains to NaN or draws an empty picture far from its cause.
+void refuse_non_finite(const std::string& op, const std::string& name, const Tensor& t);
 
 }  // namespace qkv::nn

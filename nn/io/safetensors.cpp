@@ -7,6 +7,7 @@
 #include <set>
 
 #include "nn/io/json.h"
+#include "nn/module.h"
 
 namespace qkv {
 namespace {
@@ -87,39 +88,8 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
 }
 
 void load_into(const SafetensorsFile& file, const NamedTensors& destinations, bool allow_extra) {
-  std::map<std::string, const Tensor*> in_file;
-  for (const auto& [name, tensor] : file.tensors) in_file.emplace(name, &tensor);
-  std::vector<std::string> problems;
-  std::set<std::string> wanted;
-  for (const auto& [name, dest] : destinations) {
-    const auto it = in_file.find(name);
-    if (!wanted.insert(name).second) {
-      problems.push_back(quote(name) + " is listed twice among the destinations");
-    } else if (it == in_file.end()) {
-      problems.push_back(quote(name) + " is missing from the file");
-    } else if (!dest.defined()) {
-      problems.push_back("destination " + quote(name) + " is undefined");
-    } else if (it->second->shape() != dest.shape()) {
-      problems.push_back(quote(name) + " has shape " + to_string(it->second->shape()) + " in the file but " +
-                         to_string(dest.shape()) + " in the model");
-    }
-  }
-  if (!allow_extra)
-    for (const auto& [name, tensor] : file.tensors)
-      if (!wanted.count(name))
-        problems.push_back(quote(name) + " in the file has no destination (allow_extra ignores it)");
-  if (!problems.empty()) {
-    std::string all = std::to_string(problems.size()) +
-                      (problems.size() == 1 ? " problem, " : " problems, ") + "nothing loaded: ";
-    for (size_t i = 0; i < problems.size(); ++i) all += (i ? "; " : "") + problems[i];
-    fail("load_into", all);
-  }
-  // Only now write: every check passed.
-  for (const auto& [name, dest] : destinations) {
-    const Tensor& source = *in_file.at(name);
-    Tensor handle = dest;  // a copy of the handle shares the parameter's storage
-    std::copy(source.data(), source.data() + source.numel(), handle.mutable_data());
-  }
+  nn::load_named_tensors("load_into", file.tensors, destinations,
+                         {false, allow_extra, "the file", "allow_extra"});
 }
 
 }  // namespace qkv

@@ -47,7 +47,8 @@ SafetensorsFile load_safetensors(const std::string& path);
 // Copies each file tensor into the destination of the same name, in place (PyTorch: load_state_dict).
 // Everything is checked before anything is copied, so a rejected load changes nothing: every destination
 // must be in the file with the same shape, and a file tensor with no destination is an error unless
-// allow_extra (PyTorch: strict=False). The error lists every problem found.
+// allow_extra (PyTorch: strict=False), and every value must be finite. The error lists every problem found.
+// The checks are Module::load_state_dict's (nn::load_named_tensors in nn/module.h).
 void load_into(const SafetensorsFile& file, const NamedTensors& destinations, bool allow_extra = false);
 
 }  // namespace qkv
