@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <iostream>
 
-#include "nn/io/checkpoint.h"
 #include "nn/decode.h"
+#include "nn/io/checkpoint.h"
 #include "support/cli.h"
 #include "support/svg.h"
 #include "support/toy_data.h"
@@ -60,8 +60,8 @@ int64_t resume_from(const std::string& path, const Checkpoint& ck, std::vector<f
   for (auto& [name, t] : ck.extra)
     if (name == "train.losses") losses = t.to_vector();
   if (int64_t(losses.size()) != start)
-    fail_checkpoint(path, "holds " + std::to_string(losses.size()) + " losses for " + std::to_string(start) +
-                              " steps");
+    fail_checkpoint(
+        path, "holds " + std::to_string(losses.size()) + " losses for " + std::to_string(start) + " steps");
   return start;
 }
 // The loss on the batch made ragged (nn/ragged.h): only its real tokens are computed, about two thirds of
@@ -201,7 +201,7 @@ int main(int argc, char** argv) try {
     }
     progress.finish();
     std::filesystem::create_directories(out);  // only now: a failed or refused run leaves no trace
-    Checkpoint ck{config_metadata(model.config), {{"train.losses", tensor(losses)}}};
+    Checkpoint ck{model_metadata(model), {{"train.losses", tensor(losses)}}};
     ck.metadata["task"] = "reverse";
     ck.metadata["step"] = std::to_string(steps);
     ck.metadata["generator"] = default_generator().state();

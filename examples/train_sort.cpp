@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <iostream>
 
-#include "nn/io/checkpoint.h"
 #include "nn/decode.h"
+#include "nn/io/checkpoint.h"
 #include "support/cli.h"
 #include "support/toy_data.h"
 #include "tensor/parallel.h"
@@ -83,7 +83,12 @@ int main(int argc, char** argv) try {
   }
   progress.finish();
   std::filesystem::create_directories(flags.str("out"));  // only now: a failed or refused run leaves no trace
-  save_checkpoint(path, model, &opt, Checkpoint{{{"task", "sort"}, {"step", std::to_string(steps)}}, {}});
+  // The model's class and config, so the file alone rebuilds it (here, or in PyTorch:
+  // examples/torch_from_checkpoint.py).
+  Checkpoint ck{model_metadata(model), {}};
+  ck.metadata["task"] = "sort";
+  ck.metadata["step"] = std::to_string(steps);
+  save_checkpoint(path, model, &opt, ck);
   std::cout << "saved " << path << "\n";
 
   const Tensor example = generate(

@@ -89,6 +89,23 @@ std::map<std::string, std::string> config_metadata(const TransformerConfig& c) {
           {"max_len", std::to_string(c.max_len)}};
 }
 
+std::map<std::string, std::string> model_metadata(const EncoderDecoder& model) {
+  auto metadata = config_metadata(model.config);
+  metadata["model"] = "EncoderDecoder";
+  return metadata;
+}
+
+std::map<std::string, std::string> model_metadata(const GPT& model) {
+  auto metadata = config_metadata(model.config);
+  metadata["model"] = "GPT";
+  metadata["norm_first"] = "1";  // GPT's blocks are pre-norm whatever its config says
+  return metadata;
+}
+
+const std::string& model_kind(const MetadataReader& meta) {
+  return meta.choice("model", {"EncoderDecoder", "GPT"});
+}
+
 TransformerConfig config_from_metadata(const MetadataReader& meta) {
   TransformerConfig c;
   c.vocab_size = meta.integer("vocab_size", 1, kMaxRows);

@@ -1,8 +1,9 @@
 // Reading a checkpoint's metadata strictly. The metadata is text from a file, so every value is checked
 // whole ("64abc" is not 64) and against a range, and every refusal names the file, the key and the value:
 //   checkpoint runs/x.safetensors: metadata "step" must be an integer in [0, 1000000], got "-5"
-// Also the one conversion between a TransformerConfig and metadata, so any program can rebuild the model
-// a checkpoint was saved from (config_metadata when saving, config_from_metadata before loading).
+// Also the one conversion between a model and metadata, so any program can rebuild the model a checkpoint
+// was saved from (model_metadata when saving; model_kind and config_from_metadata before loading), in qkv
+// or elsewhere (examples/torch_from_checkpoint.py rebuilds it in PyTorch from the file alone).
 #pragma once
 #include <cstdint>
 #include <initializer_list>
@@ -43,6 +44,15 @@ MetadataReader read_metadata(const std::string& path);
 // Every field of the config, as text: vocab_size, num_hiddens, ffn_num_hiddens, num_heads, dropout, bias,
 // norm_first, activation, num_blks, max_len.
 std::map<std::string, std::string> config_metadata(const TransformerConfig& config);
+// The metadata a checkpoint of a whole model carries: its config (above) and "model", the class, which
+// fixes what the config leaves open (docs/09-training.md):
+//   EncoderDecoder  token embedding x sqrt(D), sinusoidal positions, blocks as norm_first says
+//   GPT             token embedding as is, learned positions, always pre-norm (norm_first written as 1)
+std::map<std::string, std::string> model_metadata(const EncoderDecoder& model);
+std::map<std::string, std::string> model_metadata(const GPT& model);
+// The "model" of a checkpoint: "EncoderDecoder" or "GPT" (anything else is refused, naming the file).
+const std::string& model_kind(const MetadataReader& metadata);
+
 // The config back, every field required and checked (a config the models would refuse is refused here,
 // naming the file).
 TransformerConfig config_from_metadata(const MetadataReader& metadata);
