@@ -14,26 +14,16 @@ namespace {
 
 using kernels::RaggedRows;
 
-// Checks p and H against q (or qkv, whose last dim holds `parts` blocks of H*Dh); returns 1/sqrt(Dh).
-float checked_scale(const char* op, float dropout_p, int64_t H, const Tensor& q, int64_t parts,
-                    const RaggedRows* ragged) {
-  check::fraction(op, "dropout p", dropout_p);
-  const int64_t rank = ragged ? 2 : 3, width = q.dim() == rank ? q.size(rank - 1) : 0;
-  if (H <= 0 || width == 0 || width % (parts * H) != 0)
-    fail(op, std::string("q must be ") + (ragged ? "[N," : "[B,T,") + (parts == 3 ? "3*" : "") +
-                 "H*Dh] with H > 0, got " + to_string(q.shape()) + " and H=" + std::to_string(H));
-  return 1.0f / std::sqrt(static_cast<float>(width / parts / H));
-}
+// 1/sqrt(Dh), the scale of the scores.
+float scale_of(const kernels::AttentionSizes& s) { return 1.0f / std::sqrt(static_cast<float>(s.Dh)); }
 
 // The dropout mask on the [B,H,T,S] weights (T, S the longest sequences when ragged), drawn before the
 // kernel runs as nn's dropout would draw it; undefined when there is no dropout.
-Tensor attention_dropout_mask(const Tensor& q, const Tensor& k, int64_t H, float p, bool training,
-                              const RaggedRows* ragged, Generator& gen) {
+Tensor attention_dropout_mask(const char* op, const kernels::AttentionSizes& s, float p, bool training,
+                              Generator& gen) {
+  check::fraction(op, "dropout p", p);
   if (!training || p == 0) return Tensor();
-  if (ragged)
-    return kernels::dropout_mask({ragged->batch(), H, ragged->longest_query(), ragged->longest_key()}, p,
-                                 gen);
-  return kernels::dropout_mask({q.size(0), H, q.size(1), k.size(1)}, p, gen);
+  return kernels::dropout_mask({s.B, s.H, s.T, s.S}, p, gen);
 }
 
 // The backward's copy of the splits (a node outlives the caller's).
@@ -47,11 +37,10 @@ const RaggedRows* pointer(const std::optional<RaggedRows>& r) { return r ? &*r :
 Tensor multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t H, const Tensor& keep,
                             float dropout_p, bool training, Tensor* weights, Generator& gen,
                             const RaggedRows* ragged) {
-  const float scale = checked_scale("multi_head_attention", dropout_p, H, q, 1, ragged);
-  if (k.dim() != q.dim())
-    fail("multi_head_attention",
-         "q " + to_string(q.shape()) + " and k " + to_string(k.shape()) + " differ in rank");
-  const Tensor mask = attention_dropout_mask(q, k, H, dropout_p, training, ragged, gen);
+  // The shapes are checked once, by the kernel's rules, before anything is drawn from gen.
+  const kernels::AttentionSizes sizes = kernels::attention_sizes("multi_head_attention", q, k, v, H, ragged);
+  const float scale = scale_of(sizes);
+  const Tensor mask = attention_dropout_mask("multi_head_attention", sizes, dropout_p, training, gen);
   const kernels::AttentionForward f = kernels::attention_forward(q, k, v, H, keep, scale, mask, ragged);
   if (weights) *weights = f.weights;
   return record("multi_head_attention", f.out, {q, k, v}, {q, k, v, f.weights, f.dropped, mask},
@@ -66,8 +55,10 @@ Tensor multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v, i
 
 Tensor multi_head_self_attention(const Tensor& qkv, int64_t H, const Tensor& keep, float dropout_p,
                                  bool training, Tensor* weights, Generator& gen, const RaggedRows* ragged) {
-  const float scale = checked_scale("multi_head_self_attention", dropout_p, H, qkv, 3, ragged);
-  const Tensor mask = attention_dropout_mask(qkv, qkv, H, dropout_p, training, ragged, gen);
+  const kernels::AttentionSizes sizes =
+      kernels::attention_sizes_packed("multi_head_self_attention", qkv, H, ragged);
+  const float scale = scale_of(sizes);
+  const Tensor mask = attention_dropout_mask("multi_head_self_attention", sizes, dropout_p, training, gen);
   const kernels::AttentionForward f = kernels::attention_forward_packed(qkv, H, keep, scale, mask, ragged);
   if (weights) *weights = f.weights;
   return record("multi_head_self_attention", f.out, {qkv}, {qkv, f.weights, f.dropped, mask},

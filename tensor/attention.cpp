@@ -158,6 +158,18 @@ void backward_heads(const Heads& s, const Tensor& dout, const float* qd, const f
 
 }  // namespace
 
+AttentionSizes attention_sizes(const char* op, const Tensor& q, const Tensor& k, const Tensor& v, int64_t H,
+                               const RaggedRows* ragged) {
+  const Heads s = check_heads(op, q, k, v, H, ragged);
+  return {s.B, s.T, s.S, s.H, s.Dh, s.Dv};
+}
+
+AttentionSizes attention_sizes_packed(const char* op, const Tensor& qkv, int64_t H,
+                                      const RaggedRows* ragged) {
+  const Heads s = packed_heads(op, qkv, H, ragged);
+  return {s.B, s.T, s.S, s.H, s.Dh, s.Dv};
+}
+
 AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t H,
                                    const Tensor& keep, float scale, const Tensor& drop_mask,
                                    const RaggedRows* ragged) {

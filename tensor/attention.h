@@ -20,6 +20,17 @@
 
 namespace qkv::kernels {
 
+// The sizes of a call, checked exactly as the kernels below check them (the same errors), for callers that
+// need them first: autograd draws its dropout mask [B,H,T,S] and takes scale = 1/sqrt(Dh) from them. T and
+// S are the longest sequences when ragged. The packed form reads qkv [B,T,3*H*Dh] (ragged: [N,3*H*Dh]).
+struct AttentionSizes {
+  int64_t B, T, S, H, Dh, Dv;
+};
+AttentionSizes attention_sizes(const char* op, const Tensor& q, const Tensor& k, const Tensor& v, int64_t H,
+                               const RaggedRows* ragged = nullptr);
+AttentionSizes attention_sizes_packed(const char* op, const Tensor& qkv, int64_t H,
+                                      const RaggedRows* ragged = nullptr);
+
 struct AttentionForward {
   Tensor out;      // [B,T,H*Dv]
   Tensor weights;  // [B,H,T,S], after masking and softmax, before dropout

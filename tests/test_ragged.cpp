@@ -146,7 +146,7 @@ TEST_CASE("ragged attention: bad splits, ranks and masks are named") {
   const kernels::RaggedRows rows{{0, 2, 5}, {0, 3, 6}};
   CHECK_THAT(ERROR_OF(multi_head_attention(zeros({1, 5, 4}), kv, kv, 2, Tensor(), 0, false, nullptr,
                                            default_generator(), &rows)),
-             Contains("multi_head_attention") && Contains("[N,H*Dh]") && Contains("[1,5,4]"));
+             Contains("multi_head_attention") && Contains("[Nq,H*Dh]") && Contains("[1,5,4]"));
   CHECK_THAT(ERROR_OF((Mask::ragged({0, 2}, {0, 2}) & Mask::from_valid_lens(tensor({2}))).keep(1, 2, 2)),
              Contains("ragged") && Contains("valid_lens"));
   CHECK_THAT(ERROR_OF((Mask::ragged({0, 2}, {0, 3}) & Mask::causal()).keep(1, 2, 3)),
