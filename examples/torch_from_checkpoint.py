@@ -235,7 +235,11 @@ def compare(path, kind, model, logits_path, reader):
     """Runs export_logits' inputs through the PyTorch model; prints the worst difference; True if they agree."""
     saved, metadata = read_safetensors(logits_path) if reader == "safetensors" else read_hand(logits_path)
     if metadata.get("model", kind) != kind:
-        raise Refused(f"{logits_path}: logits of a {metadata['model']}, the checkpoint holds a {kind}")
+        raise Refused(f"{logits_path}: logits of model {metadata['model']}, the checkpoint holds {kind}")
+    inputs = ["ids"] if kind == "GPT" else ["src", "src_valid_lens", "tgt_in"]
+    missing = [n for n in inputs + ["logits"] if n not in saved]
+    if missing:
+        raise Refused(f"{logits_path}: no {', '.join(missing)} for a {kind} (not written by export_logits?)")
     want = saved["logits"]
     with torch.no_grad():
         if kind == "GPT":
