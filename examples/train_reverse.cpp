@@ -169,7 +169,7 @@ int main(int argc, char** argv) try {
   const bool eval_only = !flags.str("eval").empty();
   EncoderDecoder model(eval_only ? saved_config(flags.str("eval")) : reverse_config());
   const int64_t steps = flags.integer("steps"), B = flags.integer("batch");
-  Adam opt(model.named_parameters(), float(flags.number("lr")), 0.9f, 0.98f, 1e-9f);
+  Adam opt(model.named_parameters(), flags.number("lr"), 0.9, 0.98, 1e-9);
   Schedule schedule{Schedule::cosine, float(flags.number("lr")), std::min<int64_t>(100, steps / 10), steps,
                     1e-5f};
   std::vector<float> losses;
@@ -191,7 +191,7 @@ int main(int argc, char** argv) try {
       const Tensor loss = loss_on(model, task.train_batch(B));
       opt.zero_grad();
       loss.backward();
-      clip_grad_norm(model.parameters(), 1.0f);
+      clip_grad_norm(opt.params(), 1.0);
       opt.step();
       cli::check_loss(loss.item(), step);
       losses.push_back(loss.item());

@@ -63,7 +63,7 @@ int main(int argc, char** argv) try {
   const SortTask task;
   GPT model(sort_config());
   const int64_t steps = flags.integer("steps");
-  AdamW opt(model.named_parameters(), float(flags.number("lr")), 0.9f, 0.98f, 1e-9f, 0.01f);
+  AdamW opt(model.named_parameters(), flags.number("lr"), 0.9, 0.98, 1e-9, 0.01);
   const Schedule schedule{Schedule::cosine, float(flags.number("lr")), 100, steps, 1e-5f};
   std::cout << "sort: " << model.num_parameters() << " parameters, " << steps << " steps, "
             << get_num_threads() << " thread(s)\n";
@@ -76,7 +76,7 @@ int main(int argc, char** argv) try {
         cross_entropy(reshape(logits, {-1, SortTask::vocab}), reshape(b.target, {-1}), SortTask::ignore);
     opt.zero_grad();
     loss.backward();
-    clip_grad_norm(model.parameters(), 1.0f);
+    clip_grad_norm(opt.params(), 1.0);
     opt.step();
     cli::check_loss(loss.item(), step);
     progress.update(step + 1, loss.item());

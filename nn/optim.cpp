@@ -9,10 +9,11 @@
 #include "tensor/checks.h"
 #include "tensor/creation.h"
 #include "tensor/parallel.h"
+#include "tensor/value_text.h"
 
 namespace qkv::nn {
 
-Optimizer::Optimizer(NamedTensors params, float lr_)
+Optimizer::Optimizer(NamedTensors params, double lr_)
     : lr(check::non_negative_number("Optimizer", "lr", lr_)), params_(std::move(params)) {
   for (const auto& [name, p] : params_)
     if (!p.requires_grad()) fail("Optimizer", "parameter '" + name + "' does not require grad");
@@ -23,7 +24,7 @@ void Optimizer::zero_grad() {
 }
 
 // ---- SGD ----
-SGD::SGD(NamedTensors params, float lr, float momentum, float weight_decay, bool nesterov)
+SGD::SGD(NamedTensors params, double lr, double momentum, double weight_decay, bool nesterov)
     : Optimizer(std::move(params), lr),
       momentum_(check::fraction("SGD", "momentum", momentum)),
       weight_decay_(check::non_negative_number("SGD", "weight_decay", weight_decay)),
@@ -36,6 +37,8 @@ SGD::SGD(NamedTensors params, float lr, float momentum, float weight_decay, bool
 
 void SGD::step() {
   check::non_negative_number("SGD", "lr", lr);  // a schedule or a caller may have set it since
+  // each constant rounded to float once, as PyTorch's kernels take a Python float
+  const auto lr_f = float(lr), momentum = float(momentum_), weight_decay = float(weight_decay_);
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor p = params_[i].second;
     const Tensor grad = p.grad();
@@ -44,12 +47,12 @@ void SGD::step() {
     float* buf = momentum_ != 0 ? buf_[i].mutable_data() : nullptr;
     const float* g = grad.data();
     for (int64_t j = 0; j < p.numel(); ++j) {
-      float d = g[j] + weight_decay_ * w[j];
+      float d = g[j] + weight_decay * w[j];
       if (buf) {
-        buf[j] = momentum_ * buf[j] + d;
-        d = nesterov_ ? d + momentum_ * buf[j] : buf[j];
+        buf[j] = momentum * buf[j] + d;
+        d = nesterov_ ? d + momentum * buf[j] : buf[j];
       }
-      w[j] -= lr * d;
+      w[j] -= lr_f * d;
     }
   }
 }
@@ -61,7 +64,7 @@ NamedTensors SGD::state() const {
 }
 
 // ---- Adam / AdamW ----
-Adam::Adam(NamedTensors params, float lr, float beta1, float beta2, float eps, float weight_decay,
+Adam::Adam(NamedTensors params, double lr, double beta1, double beta2, double eps, double weight_decay,
            bool decoupled)
     : Optimizer(std::move(params), lr),
       beta1_(check::fraction("Adam", "beta1", beta1)),
@@ -79,9 +82,14 @@ Adam::Adam(NamedTensors params, float lr, float beta1, float beta2, float eps, f
 namespace {
 
 // What one Adam step needs, copied out of the optimizer: the element loop then reads no member through
-// `this`, which the compiler would have to reload after every store to w, m or v.
+// `this`, which the compiler would have to reload after every store to w, m or v. Each is worked out in
+// double from the hyperparameters and rounded to float once, as PyTorch 1.13's single-tensor Adam does.
 struct AdamConstants {
-  float lr, beta1, beta2, eps, weight_decay, c1, c2;
+  float beta1, one_minus_beta1, beta2, one_minus_beta2;
+  float eps, weight_decay;  // weight_decay: added to the gradient (Adam)
+  float decay;              // 1 - lr weight_decay: the parameter's shrink (AdamW)
+  float step_size;          // lr / (1 - beta1^t)
+  float sqrt_c2;            // sqrt(1 - beta2^t)
 };
 
 // Adam's update of elements [begin, end) of one parameter. Decoupled (AdamW) is a template parameter, so
@@ -90,11 +98,12 @@ template <bool Decoupled>
 void adam_elements(float* w, float* m, float* v, const float* g, int64_t begin, int64_t end,
                    const AdamConstants k) {
   for (int64_t j = begin; j < end; ++j) {
-    if (Decoupled) w[j] -= k.lr * k.weight_decay * w[j];
+    if (Decoupled) w[j] *= k.decay;
     const float gj = Decoupled ? g[j] : g[j] + k.weight_decay * w[j];
-    m[j] = k.beta1 * m[j] + (1 - k.beta1) * gj;
-    v[j] = k.beta2 * v[j] + (1 - k.beta2) * gj * gj;
-    w[j] -= k.lr * (m[j] / k.c1) / (std::sqrt(v[j] / k.c2) + k.eps);
+    m[j] = k.beta1 * m[j] + k.one_minus_beta1 * gj;
+    v[j] = k.beta2 * v[j] + k.one_minus_beta2 * gj * gj;
+    // PyTorch's order: p -= step_size * m / (sqrt(v) / sqrt(c2) + eps)
+    w[j] -= k.step_size * (m[j] / (std::sqrt(v[j]) / k.sqrt_c2 + k.eps));
   }
 }
 
@@ -108,8 +117,16 @@ void Adam::step() {
   const float t = step_.item() + 1;
   step_.mutable_data()[0] = t;
   // bias corrections for moments that started at zero
-  const AdamConstants k{
-      lr, beta1_, beta2_, eps_, weight_decay_, 1 - std::pow(beta1_, t), 1 - std::pow(beta2_, t)};
+  const double c1 = 1 - std::pow(beta1_, double(t)), c2 = 1 - std::pow(beta2_, double(t));
+  const AdamConstants k{float(beta1_),
+                        float(1 - beta1_),
+                        float(beta2_),
+                        float(1 - beta2_),
+                        float(eps_),
+                        float(weight_decay_),
+                        float(1 - lr * weight_decay_),
+                        float(lr / c1),
+                        float(std::sqrt(c2))};
   const auto update = decoupled_ ? adam_elements<true> : adam_elements<false>;
   // Every parameter's elements, end to end, as one index range: one parallel_for for the whole step (a
   // model has dozens of small parameters; one parallel_for each would mostly wait for threads).
@@ -159,18 +176,39 @@ void Adam::check_state(const NamedTensors& state) const {
 }
 
 // ---- clipping ----
-float clip_grad_norm(const std::vector<Tensor>& params, float max_norm) {
+// Where a NaN or inf norm comes from, for its error: "the gradient of "b" holds nan at index 1".
+static std::string first_non_finite_gradient(const NamedTensors& params) {
+  for (const auto& [name, p] : params) {
+    const Tensor g = p.grad();
+    const float* v = g.defined() ? g.data() : nullptr;
+    const float* bad =
+        v ? std::find_if(v, v + g.numel(), [](float x) { return !std::isfinite(x); }) : nullptr;
+    if (v && bad != v + g.numel())
+      return "the gradient of " + quote(name) + " holds " + kernels::value_text(*bad) + " at index " +
+             std::to_string(bad - v);
+  }
+  return "every gradient is finite, but the norm overflows float";
+}
+
+float clip_grad_norm(const NamedTensors& params, double max_norm, bool error_if_nonfinite) {
   check::positive_number("clip_grad_norm", "max_norm", max_norm);
   double sq = 0;
-  for (const Tensor& p : params) {
+  for (const auto& [name, p] : params) {
     const Tensor g = p.grad();
     if (!g.defined()) continue;
     for (int64_t j = 0; j < g.numel(); ++j) sq += double(g.data()[j]) * g.data()[j];
   }
   const float norm = float(std::sqrt(sq));
+  if (!std::isfinite(norm)) {
+    if (!error_if_nonfinite) return norm;  // scaling by max_norm / NaN would only spread the NaN
+    // scaling by it would turn every gradient to NaN or 0 and hide the cause: name where it starts
+    fail("clip_grad_norm", "the total norm of the gradients is " + kernels::value_text(norm) + ": " +
+                               first_non_finite_gradient(params) +
+                               " (error_if_nonfinite = false returns the norm and scales nothing)");
+  }
   if (norm > max_norm) {
-    const float scale = max_norm / (norm + 1e-6f);  // PyTorch's guard against dividing by ~0
-    for (const Tensor& p : params) {
+    const auto scale = float(max_norm / (double(norm) + 1e-6));  // PyTorch's guard against dividing by ~0
+    for (const auto& [name, p] : params) {
       Tensor g = p.grad();
       if (!g.defined()) continue;
       float* d = g.mutable_data();
@@ -181,23 +219,23 @@ float clip_grad_norm(const std::vector<Tensor>& params, float max_norm) {
 }
 
 // ---- schedules ----
-float Schedule::lr_at(int64_t step) const {
+double Schedule::lr_at(int64_t step) const {
   check::non_negative("Schedule", "step", step);
   check::non_negative_number("Schedule", "base_lr", base_lr);
   check::non_negative_number("Schedule", "min_lr", min_lr);
   check::non_negative("Schedule", "warmup_steps", warmup_steps);
   check::non_negative("Schedule", "total_steps", total_steps);
-  if (warmup_steps > 0 && step < warmup_steps) return base_lr * float(step + 1) / float(warmup_steps);
+  if (warmup_steps > 0 && step < warmup_steps) return base_lr * double(step + 1) / double(warmup_steps);
   switch (kind) {
     case constant:
       return base_lr;
     case inverse_sqrt:
       return base_lr *
-             std::sqrt(float(std::max<int64_t>(warmup_steps, 1)) / float(std::max<int64_t>(step, 1)));
+             std::sqrt(double(std::max<int64_t>(warmup_steps, 1)) / double(std::max<int64_t>(step, 1)));
     case cosine: {
       if (total_steps <= warmup_steps) return min_lr;
-      const float progress = std::min(1.0f, float(step - warmup_steps) / float(total_steps - warmup_steps));
-      return min_lr + 0.5f * (base_lr - min_lr) * (1 + std::cos(float(M_PI) * progress));
+      const double progress = std::min(1.0, double(step - warmup_steps) / double(total_steps - warmup_steps));
+      return min_lr + 0.5 * (base_lr - min_lr) * (1 + std::cos(M_PI * progress));
     }
   }
   return base_lr;

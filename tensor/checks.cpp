@@ -2,6 +2,7 @@
 // !(value >= 0) is true for NaN, where value < 0 is not.
 #include "tensor/checks.h"
 
+#include <charconv>
 #include <cmath>
 #include <string>
 
@@ -13,6 +14,15 @@ namespace qkv::check {
 [[noreturn]] static void refuse(const char* op, const char* name, const std::string& rule,
                                 const std::string& got) {
   fail(op, std::string(name) + " must be " + rule + ", got " + got);
+}
+
+// The shortest text that reads back as the value: as a float when it is one (0.1f reads "0.1", not
+// "0.10000000149011612"), else as a double.
+static std::string number_text(double value) {
+  const auto as_float = static_cast<float>(value);
+  if (static_cast<double>(as_float) == value || std::isnan(value)) return kernels::value_text(as_float);
+  char text[32];
+  return std::string(text, std::to_chars(text, text + sizeof text, value).ptr);
 }
 
 int64_t positive(const char* op, const char* name, int64_t value) {
@@ -33,18 +43,18 @@ int64_t multiple_of(const char* op, const char* name, int64_t value, const char*
   return value;
 }
 
-float fraction(const char* op, const char* name, float value) {
-  if (!(value >= 0 && value < 1)) refuse(op, name, "in [0, 1)", kernels::value_text(value));
+double fraction(const char* op, const char* name, double value) {
+  if (!(value >= 0 && value < 1)) refuse(op, name, "in [0, 1)", number_text(value));
   return value;
 }
 
-float non_negative_number(const char* op, const char* name, float value) {
-  if (!(value >= 0 && std::isfinite(value))) refuse(op, name, "finite and >= 0", kernels::value_text(value));
+double non_negative_number(const char* op, const char* name, double value) {
+  if (!(value >= 0 && std::isfinite(value))) refuse(op, name, "finite and >= 0", number_text(value));
   return value;
 }
 
-float positive_number(const char* op, const char* name, float value) {
-  if (!(value > 0 && std::isfinite(value))) refuse(op, name, "finite and > 0", kernels::value_text(value));
+double positive_number(const char* op, const char* name, double value) {
+  if (!(value > 0 && std::isfinite(value))) refuse(op, name, "finite and > 0", number_text(value));
   return value;
 }
 

@@ -12,12 +12,14 @@ int64_t positive(const char* op, const char* name, int64_t value);
 // A count that may be zero: steps to generate, warmup steps (>= 0).
 int64_t non_negative(const char* op, const char* name, int64_t value);
 // A fraction that must stay below 1: a dropout probability, Adam's betas, SGD's momentum ([0, 1)).
-float fraction(const char* op, const char* name, float value);
+// Numbers are taken and returned as double, so an optimizer's hyperparameters keep what the user wrote
+// (a float converts to double exactly, and its message reads as the float: "got 0.1").
+double fraction(const char* op, const char* name, double value);
 // A learning rate, a weight decay: finite and >= 0.
-float non_negative_number(const char* op, const char* name, float value);
+double non_negative_number(const char* op, const char* name, double value);
 // A divisor's guard or a bound: layer norm's and Adam's eps, a clipping norm (finite and > 0; an eps of
 // 0 divides 0 by 0 on a constant row or a zero gradient).
-float positive_number(const char* op, const char* name, float value);
+double positive_number(const char* op, const char* name, double value);
 // A width split evenly into parts: num_hiddens into num_heads. divisor_name and divisor are already
 // checked positive.
 int64_t multiple_of(const char* op, const char* name, int64_t value, const char* divisor_name,
