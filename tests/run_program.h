@@ -15,6 +15,15 @@ struct ProgramRun {
   std::string output;  // stdout and stderr together
 };
 
+#if defined(QKV_EXAMPLES_DIR)
+// The command that starts example program `name` (tests/CMakeLists.txt: through the emulator when the
+// build is cross-compiled).
+inline std::string example(const std::string& name) {
+  const std::string runner = QKV_EXAMPLE_RUNNER;
+  return (runner.empty() ? "" : runner + " ") + QKV_EXAMPLES_DIR "/" + name;
+}
+#endif
+
 // Runs a shell command line with its stderr joined to its stdout.
 inline ProgramRun run_program(const std::string& command) {
   const std::string joined = command + " 2>&1";

@@ -24,7 +24,7 @@ using Run = qkv::testing::ProgramRun;
 
 // Runs "[env] program args" from the examples' folder, e.g. run("train_sort", "--steps 0").
 Run run(const std::string& program, const std::string& args, const std::string& env = "") {
-  return qkv::testing::run_program(env + " " + QKV_EXAMPLES_DIR "/" + program + " " + args);
+  return qkv::testing::run_program(env + " " + testing::example(program) + " " + args);
 }
 
 std::string bytes_of(const fs::path& path) {

@@ -55,8 +55,8 @@ std::map<std::string, std::string> files_in(const fs::path& dir) {
 void check_refused(const std::string& checkpoint, const std::string& args, const std::string& message) {
   const fs::path dir = fs::path(checkpoint).parent_path();
   const auto before = files_in(dir);
-  const testing::ProgramRun r =
-      testing::run_program(QKV_EXAMPLES_DIR "/train_reverse " + args + " --threads 1 --out " + dir.string());
+  const testing::ProgramRun r = testing::run_program(testing::example("train_reverse") + " " + args +
+                                                     " --threads 1 --out " + dir.string());
   INFO(args << "\n" << r.output);
   CHECK(r.status == 1);  // a refusal, not a crash (num_blks 0 was a SIGSEGV)
   CHECK_THAT(r.output, Contains("train_reverse: checkpoint " + checkpoint + ": " + message));

@@ -72,7 +72,7 @@ std::string saved_model(const std::string& name, const TransformerConfig& c) {
 
 std::string export_logits(const std::string& checkpoint, const std::string& args = "") {
   const std::string out = fs::path(checkpoint).replace_extension("logits.safetensors").string();
-  const auto r = testing::run_program(QKV_EXAMPLES_DIR "/export_logits --checkpoint " + checkpoint +
+  const auto r = testing::run_program(testing::example("export_logits") + " --checkpoint " + checkpoint +
                                       " --out " + out + " --batch 3 --len 9 " + args);
   INFO(r.output);
   REQUIRE(r.status == 0);
@@ -112,7 +112,7 @@ TEST_CASE("export_logits: refuses to write over its checkpoint") {
   const std::string ckpt = saved_model<GPT>("self", kPreNormGeluNoBias);
   const std::string before = bytes_of(ckpt);
   const auto r =
-      testing::run_program(QKV_EXAMPLES_DIR "/export_logits --checkpoint " + ckpt + " --out " + ckpt);
+      testing::run_program(testing::example("export_logits") + " --checkpoint " + ckpt + " --out " + ckpt);
   CHECK(r.status == 2);  // a usage error
   CHECK_THAT(r.output, Contains("export_logits: --out \"" + ckpt + "\" is the checkpoint itself"));
   CHECK(bytes_of(ckpt) == before);
@@ -122,8 +122,8 @@ TEST_CASE("export_logits: refuses a length past the model's max_len") {
   const std::string ckpt = saved_model<EncoderDecoder>("long", kPostNormRelu);
   const std::string out = testing::scratch_path("torch_export", "long_logits.safetensors");
   fs::remove(out);
-  const auto r = testing::run_program(QKV_EXAMPLES_DIR "/export_logits --checkpoint " + ckpt + " --out " +
-                                      out + " --len 17");
+  const auto r = testing::run_program(testing::example("export_logits") + " --checkpoint " + ckpt +
+                                      " --out " + out + " --len 17");
   CHECK(r.status == 2);  // a usage error
   CHECK_THAT(r.output, Contains("export_logits: --len 17 is longer than the checkpoint's max_len 16"));
   CHECK_FALSE(fs::exists(out));
