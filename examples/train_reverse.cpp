@@ -22,8 +22,8 @@ using toy::ReverseTask;
 
 namespace {
 
-// The model: the sizes of the PyTorch reference (../shared/reference/torch_train_step.py: D=64, H=4,
-// FFN 128, 2+2 blocks). The recipe differs, to pass 99% in 1,500 steps (2,000 for a margin: 99.9-100% over
+// The model: the sizes of the PyTorch reference (examples/torch_train_step.py, bench_train's twin: D=64,
+// H=4, FFN 128, 2+2 blocks). The recipe differs, to pass 99% in 1,500 steps (2,000 for a margin: 99.9-100% over
 // seeds 0-2) where the reference's needs ~8,000: pre-norm blocks (each stack ending in a LayerNorm) tolerate
 // a 5x larger learning rate; no dropout, since every batch is fresh data and there is nothing to overfit;
 // Adam(0.9, 0.98) with 100 warmup steps and cosine decay, clipping the gradient norm at 1; batches of 64.
