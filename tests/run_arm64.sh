@@ -27,6 +27,11 @@ add_library(Catch2::Catch2 INTERFACE IMPORTED)
 set_target_properties(Catch2::Catch2 PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${CMAKE_CURRENT_LIST_DIR}/../../../include")
 CONFIG
 
+# A scratch build made from another checkout cannot be reused (CMake refuses the cache): start it afresh.
+if [ -f "$scratch/build/CMakeCache.txt" ] &&
+  ! grep -qx "CMAKE_HOME_DIRECTORY:INTERNAL=$PWD" "$scratch/build/CMakeCache.txt"; then
+  rm -rf "$scratch/build"
+fi
 start=$(date +%s)
 cmake -S . -B "$scratch/build" -DCMAKE_TOOLCHAIN_FILE="$PWD/tests/aarch64-linux-gnu.cmake" \
   -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$scratch/prefix" > /dev/null
