@@ -12,13 +12,9 @@
 namespace qkv::kernels::vmath {
 namespace {
 
-bool avx2_on() {
 #if QKV_HAVE_AVX2_KERNELS
-  return simd::active_isa() == simd::Isa::avx2;
-#else
-  return false;
+bool avx2_on() { return simd::active_isa() == simd::Isa::avx2; }
 #endif
-}
 
 // Phi(x) and phi(x), the standard normal's distribution and density, evaluated in double: Phi through
 // erfc, not 1 + erf, since 1 + erf(x / sqrt 2) rounds to 0 for x < -5 where erfc keeps the left tail; and
