@@ -4,13 +4,15 @@
 # runs with --warn NoTests (tests/CMakeLists.txt), so an entry whose name matches no case fails instead of
 # passing empty; with that, equal counts mean every case ran exactly once.
 #   bash tests/check_test_count.sh BUILD_DIR CTEST_LOG
+# A cross-compiled binary is listed through QKV_TEST_RUNNER (say "qemu-aarch64 -L /usr/aarch64-linux-gnu").
 set -euo pipefail
 build=$1 log=$2
+read -r -a runner <<< "${QKV_TEST_RUNNER:-}"
 binary=$build/tests/qkv_tests
 # Catch2 v2 lists names with --list-test-names-only (its exit status is the count); v3 dropped that flag
 # for --list-tests --verbosity quiet.
-names=$("$binary" --list-test-names-only 2>/dev/null || true)
-[ -n "$names" ] || names=$("$binary" --list-tests --verbosity quiet)
+names=$("${runner[@]}" "$binary" --list-test-names-only 2>/dev/null || true)
+[ -n "$names" ] || names=$("${runner[@]}" "$binary" --list-tests --verbosity quiet)
 listed=$(grep -c . <<< "$names")
 registered=$(ctest --test-dir "$build" -N | awk '/^Total Tests:/ { print $3 }')
 passed=$(awk '/tests passed, 0 tests failed out of/ { print $NF }' "$log")

@@ -40,5 +40,5 @@ grep -q "QKV_HAVE_AVX2_KERNELS" "$scratch/build/CMakeFiles/qkv.dir/flags.make" &
 cmake --build "$scratch/build" -j2 --target qkv_tests
 built=$(date +%s)
 ctest --test-dir "$scratch/build" --output-on-failure -j2 --timeout 1200 | tee "$scratch/ctest.log"
-bash tests/check_test_count.sh "$scratch/build" "$scratch/ctest.log"
+QKV_TEST_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" bash tests/check_test_count.sh "$scratch/build" "$scratch/ctest.log"
 echo "run_arm64: built in $((built - start)) s, tests ran in $(($(date +%s) - built)) s under qemu-aarch64"
