@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "tensor/error.h"
+#include "tensor/simd/isa.h"
 
 namespace qkv {
 namespace {
@@ -181,6 +182,9 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
   grain = std::max<int64_t>(grain, 1);
   const int64_t chunks = std::min<int64_t>(get_num_threads(), n / grain);
   if (chunks <= 1 || inside_parallel_region) return fn(0, n);
+  // The kernels read the instruction set (QKV_ISA, at its first use) inside their chunks: it is settled here
+  // first, so a malformed QKV_ISA throws on the calling thread, never in a worker (where it would abort).
+  simd::active_isa();
   // Chunk c covers [c*n/chunks, (c+1)*n/chunks): contiguous, disjoint, within one element of each other.
   pool().run(static_cast<int>(chunks), [&](int c) { fn(c * n / chunks, (c + 1) * n / chunks); });
 }
