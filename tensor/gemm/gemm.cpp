@@ -234,9 +234,11 @@ void gemm(const GemmArgs& g) {
       }
     return;
   }
+  // Read on every build, also where only the portable kernel exists, so a bad QKV_ISA is never ignored.
+  [[maybe_unused]] const simd::Isa isa = simd::active_isa();
   gemm_detail::MicroKernel kernel = gemm_detail::micro_kernel_portable;
 #if QKV_HAVE_AVX2_KERNELS
-  if (simd::active_isa() == simd::Isa::avx2) kernel = gemm_detail::micro_kernel_avx2;
+  if (isa == simd::Isa::avx2) kernel = gemm_detail::micro_kernel_avx2;
 #endif
 
   // The path depends on the shape only, never on the thread count: direct and blocked add the k terms in

@@ -31,8 +31,8 @@ float pdf_of(float x) {
 #if QKV_HAVE_AVX2_KERNELS
 #define QKV_VMATH_DISPATCH(call) \
   if (avx2_on()) return avx2::call
-#else
-#define QKV_VMATH_DISPATCH(call) (void)0
+#else  // only the loops exist; QKV_ISA is still read, so a bad value is never ignored
+#define QKV_VMATH_DISPATCH(call) (void)simd::active_isa()
 #endif
 
 float max(const float* x, int64_t n) {
