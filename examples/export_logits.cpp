@@ -53,6 +53,7 @@ NamedTensors load_and_run(const cli::Flags& flags, const TransformerConfig& conf
                  std::to_string(config.max_len));
   Model model(config);
   load_checkpoint(flags.str("checkpoint"), model, nullptr, {"train.losses"});  // train_reverse's history
+  if (cli::print_summary(flags, model)) return {};
   return run(model, flags.integer("batch"), S);
 }
 
@@ -65,9 +66,11 @@ int main(int argc, char** argv) try {
       .integer_option("batch", "4", 1, 1024, "sequences")
       .integer_option("len", "12", 1, 4096, "tokens per sequence (at most the model's max_len)")
       .integer_option("seed", "0", 0, INT64_MAX, "seed of the generator that draws the token ids");
+  cli::summary_toggle(flags);
   if (!flags.parse(argc, argv)) return 0;
   const std::string checkpoint = flags.str("checkpoint"), out = flags.str("out");
-  if (checkpoint.empty() || out.empty()) flags.refuse("--checkpoint and --out are both needed");
+  if (checkpoint.empty() || (out.empty() && !flags.on("summary")))
+    flags.refuse("--checkpoint and --out are both needed");
   std::error_code ec;
   if (std::filesystem::equivalent(checkpoint, out, ec))  // false (with ec set) when out does not exist
     flags.refuse("--out " + quote(out) + " is the checkpoint itself: it would be overwritten");
@@ -78,6 +81,7 @@ int main(int argc, char** argv) try {
   const TransformerConfig config = config_from_metadata(meta);
   const NamedTensors saved =
       kind == "GPT" ? load_and_run<GPT>(flags, config) : load_and_run<EncoderDecoder>(flags, config);
+  if (saved.empty()) return 0;  // --summary printed the model
   save_safetensors(out, saved, {{"model", kind}, {"checkpoint", checkpoint}});
   std::cout << "export_logits: " << kind << " from " << checkpoint << ", logits "
             << to_string(saved.back().second.shape()) << " -> " << out << "\n";

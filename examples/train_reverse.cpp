@@ -154,6 +154,7 @@ int main(int argc, char** argv) try {
       .toggle("resume", "continue from <out>/reverse.safetensors")
       .toggle("overwrite", "replace <out>/reverse.safetensors even if trained for more --steps")
       .option("eval", "", "only evaluate and draw this checkpoint");
+  cli::summary_toggle(flags);
   if (!flags.parse(argc, argv)) return 0;
   const std::string out = flags.str("out"), ckpt_path = out + "/reverse.safetensors";
   if (flags.given("eval") && flags.str("eval").empty()) flags.refuse("--eval needs the path of a checkpoint");
@@ -168,6 +169,7 @@ int main(int argc, char** argv) try {
   const ReverseTask task;
   const bool eval_only = !flags.str("eval").empty();
   EncoderDecoder model(eval_only ? saved_config(flags.str("eval")) : reverse_config());
+  if (cli::print_summary(flags, model)) return 0;
   const int64_t steps = flags.integer("steps"), B = flags.integer("batch");
   Adam opt(model.named_parameters(), flags.number("lr"), 0.9, 0.98, 1e-9);
   Schedule schedule{Schedule::cosine, float(flags.number("lr")), std::min<int64_t>(100, steps / 10), steps,

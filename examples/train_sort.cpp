@@ -54,6 +54,7 @@ int main(int argc, char** argv) try {
       .number_option("lr", "2e-3", cli::Range::above(0, 1), "peak learning rate of AdamW")
       .option("out", "runs/sort", "folder for the checkpoint")
       .toggle("overwrite", "replace <out>/sort.safetensors even if trained for more --steps");
+  cli::summary_toggle(flags);
   if (!flags.parse(argc, argv)) return 0;
   const std::string path = flags.str("out") + "/sort.safetensors";
   cli::check_against_checkpoint(flags, path, /*resume=*/false);
@@ -62,6 +63,7 @@ int main(int argc, char** argv) try {
 
   const SortTask task;
   GPT model(sort_config());
+  if (cli::print_summary(flags, model)) return 0;
   const int64_t steps = flags.integer("steps");
   AdamW opt(model.named_parameters(), flags.number("lr"), 0.9, 0.98, 1e-9, 0.01);
   const Schedule schedule{Schedule::cosine, float(flags.number("lr")), 100, steps, 1e-5f};

@@ -21,6 +21,12 @@ class Module {
   NamedTensors named_parameters() const;  // registration order, children after own parameters
   std::vector<Tensor> parameters() const;
   int64_t num_parameters() const;  // total number of scalars
+  // This module's own parameters and its direct children, by name, in registration order (for
+  // nn/summary.h, which walks the tree as PyTorch's print(model) does).
+  const NamedTensors& own_parameters() const { return parameters_; }
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const {
+    return children_;
+  }
 
   void train(bool on = true);  // also every child (PyTorch: module.train())
   void eval() { train(false); }

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "nn/io/checkpoint_metadata.h"
+#include "nn/summary.h"
 #include "tensor/parallel.h"
 
 namespace qkv::cli {
@@ -211,6 +212,16 @@ int report_error(const std::string& program, const std::exception& e) {
   const bool usage = dynamic_cast<const UsageError*>(&e) != nullptr;
   std::cerr << (usage ? "" : program + ": ") << e.what() << "\n";
   return usage ? 2 : 1;
+}
+
+Flags& summary_toggle(Flags& flags) {
+  return flags.toggle("summary", "print the model's modules, parameter shapes and counts, then stop");
+}
+
+bool print_summary(const Flags& flags, const nn::Module& model) {
+  if (!flags.on("summary")) return false;
+  std::cout << nn::summary(model);
+  return true;
 }
 
 void print_accuracy(int64_t exact, int64_t total) {

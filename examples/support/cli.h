@@ -11,6 +11,10 @@
 
 #include "tensor/error.h"
 
+namespace qkv::nn {
+class Module;
+}
+
 namespace qkv::cli {
 
 // A bad command line. Its message already names the program: "train_reverse: --steps must be ...".
@@ -91,6 +95,11 @@ void check_loss(float loss, int64_t step);
 // main's catch: prints "program: message" on stderr (a UsageError's message names the program already)
 // and returns the exit status: 2 for a bad command line, 1 for any other failure.
 int report_error(const std::string& program, const std::exception& e);
+
+// --summary: the examples that build a model declare summary_toggle(flags) and, once the model exists,
+// stop with `if (print_summary(flags, model)) return 0;` after it printed the module tree (nn/summary.h).
+Flags& summary_toggle(Flags& flags);
+bool print_summary(const Flags& flags, const nn::Module& model);
 
 // The examples' last line, which CI reads: "exact-match accuracy: 99.6% (996/1000)".
 void print_accuracy(int64_t exact, int64_t total);
