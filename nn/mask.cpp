@@ -58,12 +58,13 @@ Mask Mask::operator&(const Mask& other) const {
   return m;
 }
 
-Tensor Mask::keep(int64_t B, int64_t T, int64_t S) const {
+Tensor Mask::keep(int64_t B, int64_t T, int64_t S, bool with_causal) const {
   if (ragged_ && (!valid_lens_.empty() || !key_is_padding_.empty()))
     fail("attention mask", "a ragged batch has no padding: valid_lens and key_is_padding do not apply");
   if (ragged_ && causal_ && ragged_->q_splits != ragged_->k_splits)
     fail("attention mask",
          "causal needs the queries and keys of a ragged batch split alike (self-attention)");
+  if (!with_causal && valid_lens_.empty() && key_is_padding_.empty()) return Tensor();
   const Tensor key_positions = reshape(arange(float(S)), {1, 1, S});  // s along the last axis
   Tensor keep = ones({1, 1, S});
   for (const Tensor& lens : valid_lens_) {
@@ -80,7 +81,7 @@ Tensor Mask::keep(int64_t B, int64_t T, int64_t S) const {
                                  std::to_string(B) + " sequences of " + std::to_string(S) + " keys");
     keep = mul(keep, eq(reshape(pad, {B, 1, S}), scalar(0)));  // keep the keys that are not padding
   }
-  if (causal_) {
+  if (causal_ && with_causal) {
     // query t sees keys s <= t + (S - T)
     const Tensor last_visible = reshape(add_scalar(arange(float(T)), float(S - T)), {1, T, 1});
     keep = mul(keep, le(key_positions, last_visible));

@@ -34,7 +34,10 @@ class Mask {
   // The row splits of a ragged batch, or nullptr for a padded one.
   const kernels::RaggedRows* ragged_rows() const { return ragged_.get(); }
   // [B or 1, T or 1, S] of 1/0. Throws if a part does not fit B, T, S (naming the shapes).
-  Tensor keep(int64_t B, int64_t T, int64_t S) const;
+  // with_causal = false leaves the causal part out (the flash kernel takes it as a flag, is_causal(), so
+  // that no [T,S] mask is built) and gives an undefined tensor when nothing else is masked.
+  Tensor keep(int64_t B, int64_t T, int64_t S, bool with_causal = true) const;
+  bool is_causal() const { return causal_; }
 
  private:
   std::vector<Tensor> valid_lens_, key_is_padding_;

@@ -1,0 +1,79 @@
+// Private to the attention kernels: what the flash forward (flash.cpp) and backward (flash_backward.cpp)
+// share: the block sizes, and the masks and dropout applied to one row of a score block. The algorithm
+// and its derivation are docs/13-flash-attention.md.
+// Leaves out: the argument checks (heads.h) and the materialised kernel (tensor/attention.cpp).
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "tensor/attention.h"
+#include "tensor/attention/heads.h"
+
+namespace qkv::kernels::flash {
+
+// Block sizes, for the caches of the machine this was tuned on (Sapphire Rapids: 48 KiB of L1 data and
+// 2 MiB of L2 per core). The forward's inner step reads a query block Q_i [Br,Dh] and a score block
+// S [Br,Bc] again and again, and streams one key and one value block K_j, V_j [Bc,Dh]: at Dh = 64,
+// Br = 64 and Bc = 64 that is 16 + 16 KiB that stay in L1 plus 2 x 16 KiB streamed, while the output
+// accumulator [Br,Dv] (16 KiB) is touched once per key block. Keys and values of a whole head at
+// S = 4,096 (2 x 1 MiB) fit in L2, so every query block after the first reads them from there.
+// Measured with bench_attention: Bc = 128 or Br = 32 were no faster (docs/13-flash-attention.md).
+constexpr int64_t kQueryBlock = 64;  // Br
+constexpr int64_t kKeyBlock = 64;    // Bc
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// The masks and the dropout of one call, applied a row of a score block at a time.
+struct Masks {
+  const Heads& s;
+  KeepRows keep;
+  bool causal;
+  float scale;
+  AttentionDropout dropout;
+
+  Masks(const Heads& heads, const Tensor& keep_, bool causal_, float scale_, const AttentionDropout& d)
+      : s(heads), keep(keep_), causal(causal_), scale(scale_), dropout(d) {}
+
+  // The keys [0, key_end) that query t of sequence b may see at all: the sequence's own, and under the
+  // causal mask s <= t + S - T (aligned at the bottom right, as nn::Mask::causal).
+  int64_t key_end(int64_t b, int64_t t) const {
+    const int64_t end = s.S_of(b);
+    return causal ? std::clamp<int64_t>(t + s.S - s.T + 1, 0, end) : end;
+  }
+
+  // x[0..n) = the scores of query t against keys s0.. s0+n-1: scale * x, or -inf where masked.
+  void scale_and_mask(int64_t b, int64_t t, int64_t s0, int64_t n, float* x) const {
+    const int64_t visible = std::clamp<int64_t>(key_end(b, t) - s0, 0, n);
+    const float* kept = keep.row(b, t);
+    for (int64_t c = 0; c < visible; ++c) x[c] = kept && kept[s0 + c] == 0 ? kNegInf : x[c] * scale;
+    std::fill(x + visible, x + n, kNegInf);
+  }
+
+  // x[0..n) *= the dropout mask's entries (b, h, t, s0..s0+n-1) of a [B,H,T,S] mask, drawn as
+  // tensor/dropout.cpp draws them: entry i is dropped when bits32(i) < ceil(p 2^32), else scaled by
+  // 1/(1-p). No mask is stored: the backward draws the same entries again.
+  void apply_dropout(int64_t b, int64_t h, int64_t t, int64_t s0, int64_t n, float* x) const {
+    const auto threshold = static_cast<uint32_t>(std::ceil(static_cast<double>(dropout.p) * 4294967296.0));
+    const float keep_scale = 1 / (1 - dropout.p);
+    const auto first = static_cast<uint64_t>(((b * s.H + h) * s.T + t) * s.S + s0);
+    uint64_t high = first >> 32;
+    uint32_t key = dropout.stream.key32(high);
+    for (int64_t c = 0; c < n; ++c) {
+      const uint64_t i = first + static_cast<uint64_t>(c);
+      if ((i >> 32) != high) key = dropout.stream.key32(high = i >> 32);  // a row across a 4G boundary
+      x[c] *= CounterStream::bits32_in(key, static_cast<uint32_t>(i)) >= threshold ? keep_scale : 0.0f;
+    }
+  }
+};
+
+// The two halves, on any layout of the heads (three tensors or one packed qkv), as in attention.cpp.
+// out [B,T,H*Dv] and lse [B,H,T] are written whole.
+void forward_heads(const Heads& s, const float* qd, const float* kd, const float* vd, const Masks& m,
+                   float* od, float* lsed);
+// dq, dk, dv (possibly one array) must be zero on entry: the backward accumulates into them.
+void backward_heads(const Heads& s, const float* dout, const float* qd, const float* kd, const float* vd,
+                    const float* od, const float* lsed, const Masks& m, float* dqd, float* dkd, float* dvd);
+
+}  // namespace qkv::kernels::flash
