@@ -7,6 +7,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
+#include "tensor/attention.h"
 #include "tensor/creation.h"
 #include "tensor/elementwise.h"
 #include "tensor/ragged_rows.h"
@@ -124,5 +125,23 @@ Tensor multi_head_self_attention(const Tensor& qkv, int64_t H, const Tensor& kee
                                  bool training, Tensor* weights = nullptr,
                                  Generator& gen = default_generator(),
                                  const kernels::RaggedRows* ragged = nullptr);
+// Both with every option named, and two more: `causal` (query t sees keys s <= t + S - T, with no dense
+// mask built) and `kernel`, which tests and benchmarks use to ask for one kernel; by default
+// kernels::choose_attention_kernel picks (docs/13-flash-attention.md). Weights are made only when
+// `weights` is given (PyTorch's need_weights): training does not pay for them, and the flash kernel,
+// which never forms them, runs for long sequences.
+struct AttentionOptions {
+  Tensor keep{};  // [B|1,T|1,S], 1 = attend, or undefined
+  bool causal = false;
+  float dropout_p = 0;
+  bool training = false;
+  Tensor* weights = nullptr;  // need_weights: receives [B,H,T,S] (before dropout, detached)
+  Generator* gen = nullptr;   // for dropout; default_generator() when null
+  const kernels::RaggedRows* ragged = nullptr;
+  kernels::AttentionKernel kernel = kernels::AttentionKernel::automatic;
+};
+Tensor multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t H,
+                            const AttentionOptions& options);
+Tensor multi_head_self_attention(const Tensor& qkv, int64_t H, const AttentionOptions& options);
 
 }  // namespace qkv
