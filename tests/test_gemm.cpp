@@ -98,7 +98,7 @@ TEST_CASE("gemm: strides larger than the rows and accumulate into C") {
   check_all_transposes(65, 127, 300, /*accumulate=*/true, /*pad=*/3);
 }
 
-TEST_CASE("gemm: every micro-kernel the CPU runs (AVX2, portable) matches the naive loop") {
+TEST_CASE("gemm: every micro-kernel the CPU runs (AVX-512, AVX2, portable) matches the naive loop") {
   RestoreDefaults restore;
   for (simd::Isa isa : simd::supported_isas()) {
     INFO("instruction set " << simd::isa_name(isa));
@@ -108,14 +108,15 @@ TEST_CASE("gemm: every micro-kernel the CPU runs (AVX2, portable) matches the na
   }
 }
 
-TEST_CASE("gemm: every tile height and every kind of B sliver match the naive loop, both kernels") {
-  // M = 1..13 cuts into row tiles of every height 1..6 (13 rows: 5,4,4); N = 16, 32 are whole slivers
-  // (read in place, or packed when trans_b), 33 and 47 add a narrow edge; 32 and 64 are the benchmark's sizes.
+TEST_CASE("gemm: every tile height and every kind of B sliver match the naive loop, every kernel") {
+  // M = 1..29 cuts into row tiles of every height of both kernels: 1..6 (AVX2, 13 rows: 5,4,4) and 1..14
+  // (AVX-512, 29 rows: 10,10,9); N = 16, 32 are whole slivers (read in place, or packed when trans_b), 33
+  // and 47 add a narrow edge; 32 and 64 are the benchmark's sizes.
   RestoreDefaults restore;
   for (simd::Isa isa : simd::supported_isas()) {
     INFO("instruction set " << simd::isa_name(isa));
     simd::set_isa(isa);
-    for (int64_t M = 1; M <= 13; ++M)
+    for (int64_t M = 1; M <= 29; ++M)
       for (int64_t N : {16, 32, 33, 47})
         for (int64_t K : {1, 5, 64}) {
           check_all_transposes(M, N, K);
@@ -213,6 +214,47 @@ TEST_CASE("gemm: 1 and 2 threads give bitwise equal results") {
         }
     }
   }
+}
+
+TEST_CASE("gemm: the AVX2 and AVX-512 kernels give bitwise identical products on every path") {
+  // Different register blocks (6 x 16 and 14 x 32), the same chain of fused multiply-adds per element:
+  // direct and blocked paths, K in one and in three KC slices, every tile height of both kernels (M = 1..29),
+  // narrow edges of both widths, every transpose, strides, accumulate, a bias row, 1 and 2 threads.
+  if (!simd::cpu_supports(simd::Isa::avx512) || !simd::cpu_supports(simd::Isa::avx2)) {
+    WARN("SKIPPED: this CPU (or build) lacks AVX-512 or AVX2, so there are not two paths to compare");
+    return;
+  }
+  RestoreDefaults restore;
+  std::vector<std::array<int64_t, 3>> shapes;
+  for (int64_t M = 1; M <= 29; ++M) shapes.push_back({M, M % 3 == 0 ? 48 : 33, 1 + M % 7});
+  for (auto mnk : {std::array<int64_t, 3>{64, 64, 64}, {100, 70, 513}, {300, 20, 513}, {150, 300, 200},
+                   {7, 513, 600}, {129, 129, 129}})
+    shapes.push_back(mnk);
+  int64_t compared = 0;
+  for (auto [M, N, K] : shapes)
+    for (int variant = 0; variant < 8; ++variant) {
+      const bool ta = variant & 1, tb = variant & 2, bias = variant & 4, accumulate = !bias && M % 2;
+      Problem p{M, N, K, ta, tb, accumulate, /*pad=*/variant % 3};
+      const std::vector<float> a = random_values(p.a_size(), 6), b = random_values(p.b_size(), 7);
+      const std::vector<float> c0 = random_values(p.c_size(), 8), bias_row = random_values(N, 9);
+      std::vector<std::vector<float>> results;
+      for (simd::Isa isa : {simd::Isa::avx2, simd::Isa::avx512})
+        for (int threads : {1, 2}) {
+          simd::set_isa(isa);
+          set_num_threads(threads);
+          std::vector<float> c = c0;
+          GemmArgs g = p.args(a, b, c);
+          if (bias) g.bias = bias_row.data();
+          gemm(g);
+          results.push_back(c);
+        }
+      INFO("M=" << M << " N=" << N << " K=" << K << " trans_a=" << ta << " trans_b=" << tb << " bias=" << bias
+                << " accumulate=" << accumulate);
+      for (const std::vector<float>& c : results)
+        REQUIRE(std::memcmp(c.data(), results[0].data(), c.size() * sizeof(float)) == 0);
+      ++compared;
+    }
+  CHECK(compared == 8 * static_cast<int64_t>(shapes.size()));
 }
 
 TEST_CASE("gemm: bad sizes and strides are errors") {

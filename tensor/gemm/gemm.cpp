@@ -18,20 +18,24 @@
 namespace qkv {
 namespace {
 
-// kMR, kNR, MicroTile, tile_rows (micro_kernel.h); op_a, op_b, pack_a, pack_b, the buffers (pack.h)
+// Kernel, MicroTile, tile_rows (micro_kernel.h); op_a, op_b, pack_a, pack_b, the buffers (pack.h)
 using namespace gemm_detail;
 
-// Register budget: see the micro-kernel in micro_kernel_avx2.cpp (6 x 16 tile in 12 of the 16 ymm registers).
-// Cache budget for one core (Zen 4: 32 KiB L1d, 1 MiB L2; Haswell-class CPUs are similar):
-//   L1: the b_panel sliver in use (KC x NR = 256 x 16 floats = 16 KiB) plus one a sliver (KC x MR = 6 KiB)
-//       stay resident while the 1st loop walks down the A block.
+// Register budgets: see the micro-kernels (AVX2: a 6 x 16 tile in 12 of the 16 ymm registers; AVX-512: a
+// 14 x 32 tile in 28 of the 32 zmm registers). Cache budget for one core (Zen 4: 32 KiB L1d, 1 MiB L2;
+// Sapphire Rapids: 48 KiB, 2 MiB; Haswell-class CPUs are like Zen 4):
+//   L1: the b_panel sliver in use (KC x NR = 256 x 16 floats = 16 KiB, AVX-512 32 KiB) plus one a sliver
+//       (KC x MR = 6 KiB, AVX-512 14 KiB) stay resident while the 1st loop walks down the A block.
 //   L2: the A block (MC x KC = 144 x 256 floats = 144 KiB, packed or read in place, see read_a_in_place)
 //       is reused by every sliver of B.
 //   L3: the packed B panel (KC x NC = 256 x 4080 floats = 4 MiB) is reused by every A block.
+// KC is the same for every kernel: it decides where the sum over k is cut into slices, and so the bits.
+// MC and NC are rounded down to multiples of the kernel's MR and NR (which changes no sum).
 constexpr int64_t kKC = 256;
-constexpr int64_t kMC = 144;   // a multiple of MR
-constexpr int64_t kNC = 4080;  // a multiple of NR
-static_assert(kMC % kMR == 0 && kNC % kNR == 0);
+constexpr int64_t kMC = 144;
+constexpr int64_t kNC = 4080;
+int64_t mc_of(const Kernel& kern) { return kMC / kern.mr * kern.mr; }
+int64_t nc_of(const Kernel& kern) { return kNC / kern.nr * kern.nr; }
 
 // Below this many multiply-adds (a few microseconds of work) a product runs on the calling thread. The pool's
 // workers spin briefly between jobs (tensor/parallel.cpp), so handing them a block costs about a microsecond.
@@ -42,9 +46,9 @@ constexpr int64_t kDirectMaxWork = 128 * 128 * 128;
 // The tiles of t (see MicroTile), each cols <= NR wide. A tile narrower than NR (the right edge of C) is
 // computed whole into a scratch tile, from a zero-padded B sliver, and only its real columns are written,
 // with the same additions as a full tile.
-[[gnu::noinline]] void edge_tiles(gemm_detail::MicroKernel kernel, const MicroTile& t, int64_t cols) {
-  alignas(64) float scratch[kMR * kNR];
-  gemm_detail::for_each_row_tile(t.rows, [&](int64_t i, int64_t rows) {
+[[gnu::noinline]] void edge_tiles(const Kernel& kern, const MicroTile& t, int64_t cols) {
+  alignas(64) float scratch[kMaxMR * kMaxNR];
+  gemm_detail::for_each_row_tile(t.rows, kern.mr, [&](int64_t i, int64_t rows) {
     for (int64_t s = 0; s < t.tiles; ++s) {
       const MicroTile into_scratch{.rows = rows,
                                    .kc = t.kc,
@@ -54,18 +58,18 @@ constexpr int64_t kDirectMaxWork = 128 * 128 * 128;
                                    .b = t.b + s * t.b_step,
                                    .b_row_stride = t.b_row_stride,
                                    .c = scratch,
-                                   .ldc = kNR,
+                                   .ldc = kern.nr,
                                    .accumulate = false};
-      kernel(into_scratch);
-      gemm_detail::store_tile(t, i, s, rows, cols, scratch, kNR);
+      kern.run(into_scratch);
+      gemm_detail::store_tile(t, i, s, rows, cols, scratch, kern.nr);
     }
   });
 }
 
-inline void micro_tiles(gemm_detail::MicroKernel kernel, const MicroTile& t, int64_t cols) {
+inline void micro_tiles(const Kernel& kern, const MicroTile& t, int64_t cols) {
   if (t.tiles == 0) return;
-  if (cols == kNR) return kernel(t);
-  edge_tiles(kernel, t, cols);
+  if (cols == kern.nr) return kern.run(t);
+  edge_tiles(kern, t, cols);
 }
 
 // Whether blocked_gemm reads A where it is instead of packing it. Packing an A block costs about one pass
@@ -86,59 +90,61 @@ struct ASource {
   const float* a;
   int64_t row_stride, col_stride, tile_step;
 };
-ASource a_source(const GemmArgs& g, bool in_place, const float* packed, int64_t ic, int64_t pc, int64_t kc) {
-  if (!in_place) return {packed, 1, kMR, kMR * kc};
-  if (g.trans_a) return {g.A + pc * g.lda + ic, 1, g.lda, kMR};  // A stored K x M: A[k * lda + i]
-  return {g.A + ic * g.lda + pc, g.lda, 1, kMR * g.lda};         // A[i * lda + k]
+ASource a_source(const GemmArgs& g, int64_t mr, bool in_place, const float* packed, int64_t ic, int64_t pc,
+                 int64_t kc) {
+  if (!in_place) return {packed, 1, mr, mr * kc};
+  if (g.trans_a) return {g.A + pc * g.lda + ic, 1, g.lda, mr};  // A stored K x M: A[k * lda + i]
+  return {g.A + ic * g.lda + pc, g.lda, 1, mr * g.lda};         // A[i * lda + k]
 }
 
 // The blocked algorithm, serially, on the block C[m_begin:m_end, n_begin:n_end]. Each element of C gets
 // the same sums in the same order whatever block it falls in, so any split of C gives bitwise equal results.
-void blocked_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_begin, int64_t m_end,
-                  int64_t n_begin, int64_t n_end) {
-  const int64_t nc_max = std::min(kNC, (n_end - n_begin + kNR - 1) / kNR * kNR);
-  const int64_t mc_max = std::min(kMC, (m_end - m_begin + kMR - 1) / kMR * kMR);
+void blocked_gemm(const GemmArgs& g, const Kernel& kern, int64_t m_begin, int64_t m_end, int64_t n_begin,
+                  int64_t n_end) {
+  const int64_t MR = kern.mr, NR = kern.nr, MC = mc_of(kern), NC = nc_of(kern);
+  const int64_t nc_max = std::min(NC, (n_end - n_begin + NR - 1) / NR * NR);
+  const int64_t mc_max = std::min(MC, (m_end - m_begin + MR - 1) / MR * MR);
   float* packed_b = packed_b_buffer().get(kKC * nc_max);
   const bool a_in_place = read_a_in_place(g);
   float* packed_a = a_in_place ? nullptr : packed_a_buffer().get(kKC * mc_max);
 
-  for (int64_t jc = n_begin; jc < n_end; jc += kNC) {  // 5th loop around micro-kernel: NC columns of C
-    const int64_t nc = std::min(kNC, n_end - jc);
+  for (int64_t jc = n_begin; jc < n_end; jc += NC) {  // 5th loop around micro-kernel: NC columns of C
+    const int64_t nc = std::min(NC, n_end - jc);
     for (int64_t pc = 0; pc < g.K; pc += kKC) {  // 4th loop: a KC-deep slice of the sum
       const int64_t kc = std::min(kKC, g.K - pc);
       // Later slices add to the first; the first adds the bias row, if there is one.
       const bool accumulate = g.accumulate || pc > 0 || g.bias;
       const float* bias = pc == 0 && g.bias ? g.bias + jc : nullptr;
-      pack_b(g, pc, kc, jc, nc, packed_b);
-      for (int64_t ic = m_begin; ic < m_end; ic += kMC) {  // 3rd loop: MC rows of C
-        const int64_t mc = std::min(kMC, m_end - ic);
-        if (!a_in_place) pack_a(g, ic, mc, pc, kc, packed_a);
-        const ASource src = a_source(g, a_in_place, packed_a, ic, pc, kc);
-        for (int64_t jr = 0; jr < nc; jr += kNR) {  // 2nd loop: one NR-wide B sliver (stays in L1)
+      pack_b(g, pc, kc, jc, nc, NR, packed_b);
+      for (int64_t ic = m_begin; ic < m_end; ic += MC) {  // 3rd loop: MC rows of C
+        const int64_t mc = std::min(MC, m_end - ic);
+        if (!a_in_place) pack_a(g, ic, mc, pc, kc, MR, packed_a);
+        const ASource src = a_source(g, MR, a_in_place, packed_a, ic, pc, kc);
+        for (int64_t jr = 0; jr < nc; jr += NR) {  // 2nd loop: one NR-wide B sliver (stays in L1)
           // 1st loop, inside the kernel: down the MR-tall A slivers, then the short one at the bottom.
-          MicroTile t{.rows = kMR,
+          MicroTile t{.rows = MR,
                       .kc = kc,
                       .a = src.a,
                       .a_row_stride = src.row_stride,
                       .a_col_stride = src.col_stride,
                       .b = packed_b + jr * kc,
-                      .b_row_stride = kNR,
+                      .b_row_stride = NR,
                       .c = g.C + ic * g.ldc + jc + jr,
                       .ldc = g.ldc,
                       .accumulate = accumulate,
-                      .tiles = mc / kMR,
+                      .tiles = mc / MR,
                       .a_step = src.tile_step,
-                      .c_step = kMR * g.ldc,
+                      .c_step = MR * g.ldc,
                       .add = bias ? bias + jr : nullptr,  // the same NR bias values for every row
                       .add_ld = 0,
                       .add_step = 0};
-          const int64_t cols = std::min(kNR, nc - jr);
-          micro_tiles(kernel, t, cols);
+          const int64_t cols = std::min(NR, nc - jr);
+          micro_tiles(kern, t, cols);
           t.a += t.tiles * t.a_step;
           t.c += t.tiles * t.c_step;
-          t.rows = mc % kMR;
+          t.rows = mc % MR;
           t.tiles = t.rows > 0 ? 1 : 0;
-          micro_tiles(kernel, t, cols);
+          micro_tiles(kern, t, cols);
         }
       }
     }
@@ -148,19 +154,20 @@ void blocked_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_
 // Small products (everything fits in L2): no cache blocking and no packing, the micro-kernel reads A and B
 // where they are. Only B slivers that cannot be read in place (B transposed, or the narrow right edge) are
 // packed, once, up front. Same contract as blocked_gemm.
-void direct_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_begin, int64_t m_end,
-                 int64_t n_begin, int64_t n_end) {
-  const int64_t n = n_end - n_begin, full_cols = g.trans_b ? 0 : n / kNR * kNR;
+void direct_gemm(const GemmArgs& g, const Kernel& kern, int64_t m_begin, int64_t m_end, int64_t n_begin,
+                 int64_t n_end) {
+  const int64_t NR = kern.nr;
+  const int64_t n = n_end - n_begin, full_cols = g.trans_b ? 0 : n / NR * NR;
   float* packed_b = nullptr;
   if (full_cols < n) {
-    packed_b = packed_b_buffer().get(g.K * ((n - full_cols + kNR - 1) / kNR * kNR));
-    pack_b(g, 0, g.K, n_begin + full_cols, n - full_cols, packed_b);
+    packed_b = packed_b_buffer().get(g.K * ((n - full_cols + NR - 1) / NR * NR));
+    pack_b(g, 0, g.K, n_begin + full_cols, n - full_cols, NR, packed_b);
   }
 
   // The 2nd and 1st loops around the micro-kernel, inside it: each tile of A rows (read in place, stays in
   // L1) across the NR-wide slivers of B, first those read in place, then the packed ones.
   // op(B)(k, j) in place is B[k * ldb + j], else packed_b sliver row k.
-  const ASource a = a_source(g, /*in_place=*/true, nullptr, m_begin, 0, g.K);
+  const ASource a = a_source(g, kern.mr, /*in_place=*/true, nullptr, m_begin, 0, g.K);
   MicroTile t{.rows = m_end - m_begin,
               .kc = g.K,
               .a = a.a,
@@ -171,28 +178,28 @@ void direct_gemm(const GemmArgs& g, gemm_detail::MicroKernel kernel, int64_t m_b
               .c = g.C + m_begin * g.ldc + n_begin,
               .ldc = g.ldc,
               .accumulate = g.accumulate || g.bias,
-              .tiles = full_cols / kNR,
-              .b_step = kNR,
-              .c_step = kNR,
+              .tiles = full_cols / NR,
+              .b_step = NR,
+              .c_step = NR,
               .add = g.bias ? g.bias + n_begin : nullptr,  // a bias row: the same for every row of C
               .add_ld = 0,
-              .add_step = kNR};
+              .add_step = NR};
   // Moves t's columns of C (and of the bias) `cols` to the right.
   auto advance = [&t](int64_t cols) {
     t.c += cols;
     if (t.add) t.add += cols;
   };
-  micro_tiles(kernel, t, kNR);
+  micro_tiles(kern, t, NR);
   advance(full_cols);
   t.b = packed_b;
-  t.b_row_stride = kNR;
-  t.b_step = kNR * g.K;
-  t.tiles = (n - full_cols) / kNR;  // full-width packed slivers (when trans_b)
-  micro_tiles(kernel, t, kNR);
-  advance(t.tiles * kNR);
+  t.b_row_stride = NR;
+  t.b_step = NR * g.K;
+  t.tiles = (n - full_cols) / NR;  // full-width packed slivers (when trans_b)
+  micro_tiles(kern, t, NR);
+  advance(t.tiles * NR);
   t.b += t.tiles * t.b_step;
-  t.tiles = n % kNR > 0 ? 1 : 0;  // the narrow right edge
-  micro_tiles(kernel, t, n % kNR);
+  t.tiles = n % NR > 0 ? 1 : 0;  // the narrow right edge
+  micro_tiles(kern, t, n % NR);
 }
 
 // Checked on every call, so the messages are only built when a check fails.
@@ -208,6 +215,18 @@ void check_args(const GemmArgs& g) {
 }
 
 }  // namespace
+
+namespace gemm_detail {
+// Read on every build, also where only the portable kernel exists, so a bad QKV_ISA is never ignored.
+Kernel kernel_for(simd::Isa isa) {
+#if QKV_HAVE_X86_KERNELS
+  if (isa == simd::Isa::avx512) return kAvx512Kernel;
+  if (isa == simd::Isa::avx2) return kAvx2Kernel;
+#endif
+  (void)isa;
+  return kPortableKernel;
+}
+}  // namespace gemm_detail
 
 void gemm_naive(const GemmArgs& g) {
   check_args(g);
@@ -234,31 +253,26 @@ void gemm(const GemmArgs& g) {
       }
     return;
   }
-  // Read on every build, also where only the portable kernel exists, so a bad QKV_ISA is never ignored.
-  [[maybe_unused]] const simd::Isa isa = simd::active_isa();
-  gemm_detail::MicroKernel kernel = gemm_detail::micro_kernel_portable;
-#if QKV_HAVE_AVX2_KERNELS
-  if (isa == simd::Isa::avx2) kernel = gemm_detail::micro_kernel_avx2;
-#endif
+  const Kernel kern = kernel_for(simd::active_isa());
 
   // The path depends on the shape only, never on the thread count: direct and blocked add the k terms in
   // different groupings (blocked sums KC slices separately), and the bits must not depend on the threads.
   const int64_t work = g.M * g.N * g.K;  // multiply-adds
   auto path = work <= kDirectMaxWork ? direct_gemm : blocked_gemm;
   // (parallel_for would run one thread inline too, but through a std::function: 1% of a 64^3 product.)
-  if (work < kParallelMinWork || get_num_threads() == 1) return path(g, kernel, 0, g.M, 0, g.N);
+  if (work < kParallelMinWork || get_num_threads() == 1) return path(g, kern, 0, g.M, 0, g.N);
 
   // Threads split C into blocks of whole rows (or columns, when C is wide), in units of MR (or NR), and
   // each runs the chosen path on its block with its own packing buffers. Never along K.
   const bool split_rows = g.M >= g.N;
-  const int64_t unit = split_rows ? kMR : kNR;
+  const int64_t unit = split_rows ? kern.mr : kern.nr;
   const int64_t units = ((split_rows ? g.M : g.N) + unit - 1) / unit;
   parallel_for(units, 1, [&](int64_t u_begin, int64_t u_end) {
     const int64_t begin = u_begin * unit, end = std::min(u_end * unit, split_rows ? g.M : g.N);
     if (split_rows)
-      path(g, kernel, begin, end, 0, g.N);
+      path(g, kern, begin, end, 0, g.N);
     else
-      path(g, kernel, 0, g.M, begin, end);
+      path(g, kern, 0, g.M, begin, end);
   });
 }
 

@@ -2,7 +2,8 @@
 // or X^T.
 // op(A) is M x K, op(B) is K x N, C is M x N. lda/ldb/ldc are row strides of the arrays as stored
 // (A stored M x K with lda >= K, or K x M with lda >= M when trans_a).
-// gemm() picks the AVX2+FMA path at run time when the CPU has it, else the portable blocked path;
+// gemm() picks the AVX-512 or AVX2 micro-kernel at run time when the CPU has one (same bits on both), else the
+// portable blocked path;
 // gemm_naive() is the triple loop kept as the test oracle.
 // C must not overlap A or B. Results are bitwise the same for any thread count (threads split C, never K).
 #pragma once

@@ -1,20 +1,24 @@
-// Private to tensor/gemm/: the GEMM micro-kernel interface shared by the driver (gemm.cpp), the AVX2
-// kernel (micro_kernel_avx2.cpp) and the portable kernel (micro_kernel_portable.cpp).
+// Private to tensor/gemm/: the GEMM micro-kernel interface shared by the driver (gemm.cpp) and the kernels:
+// AVX-512 (micro_kernel_avx512.cpp), AVX2 (micro_kernel_avx2.cpp) and portable (micro_kernel_portable.cpp).
 // Leaves out the outer loops around the kernels, packing and narrow column edges: all in gemm.cpp.
 #pragma once
 #include <cstdint>
 
+#include "tensor/simd/isa.h"
+
 namespace qkv::gemm_detail {
 
-// The register block: the micro-kernel holds an MR x NR tile of C in registers for a whole k loop.
-constexpr int64_t kMR = 6;
-constexpr int64_t kNR = 16;
+// The register block: a micro-kernel holds an MR x NR tile of C in registers for a whole k loop. Each
+// kernel has its own (AVX2 and portable 6 x 16, AVX-512 14 x 32, see Kernel below); the driver and the
+// packing take them at run time. The largest, for scratch tiles:
+constexpr int64_t kMaxMR = 14;
+constexpr int64_t kMaxNR = 32;
 
-// Rows of row tile `t` when `total` rows are cut into ceil(total / MR) tiles as evenly as possible (32 rows:
-// 6,6,5,5,5,5). A tile of r rows keeps 2r accumulators busy; with r < 4 there are too few to hide the FMA
-// latency (8 chains needed), so a short last tile would run at half speed.
-inline int64_t tile_rows(int64_t total, int64_t t) {
-  const int64_t tiles = (total + kMR - 1) / kMR;
+// Rows of row tile `t` when `total` rows are cut into ceil(total / mr) tiles as evenly as possible (mr = 6,
+// 32 rows: 6,6,5,5,5,5). A tile of r rows keeps r * NR / lanes accumulators busy; a short last tile would
+// have too few to hide the FMA latency (8 chains needed) and run at a fraction of the speed.
+inline int64_t tile_rows(int64_t total, int64_t t, int64_t mr) {
+  const int64_t tiles = (total + mr - 1) / mr;
   return total / tiles + (t < total % tiles ? 1 : 0);
 }
 
@@ -55,12 +59,24 @@ struct MicroTile {
 
 using MicroKernel = void (*)(const MicroTile& t);
 
+// A micro-kernel and its register block. The bits of C do not depend on MR and NR (every element is the
+// same chain of multiply-adds over k, see MicroTile), so kernels of any shape give the same results as long
+// as each uses one fused multiply-add per k (AVX2 and AVX-512 do; the portable kernel rounds the product
+// and the sum separately, see micro_kernel_portable.cpp).
+struct Kernel {
+  MicroKernel run;
+  int64_t mr, nr;
+};
+
+// The kernel of an instruction set: call only with one simd::cpu_supports().
+Kernel kernel_for(simd::Isa isa);
+
 // The 2nd loop around the micro-kernel, which every kernel and the edge code walk the same way: fn(i, rows)
-// for each row tile of `total` rows, top to bottom, cut by tile_rows.
+// for each row tile of `total` rows, top to bottom, cut by tile_rows into tiles of at most mr rows.
 template <class F>
-inline void for_each_row_tile(int64_t total, F fn) {
+inline void for_each_row_tile(int64_t total, int64_t mr, F fn) {
   for (int64_t i = 0, tile = 0, rows; i < total; i += rows, ++tile) {
-    rows = tile_rows(total, tile);
+    rows = tile_rows(total, tile, mr);
     fn(i, rows);
   }
 }
@@ -78,11 +94,12 @@ inline void store_tile(const MicroTile& t, int64_t i, int64_t s, int64_t rows, i
           t.accumulate ? add[r * t.add_row_stride() + j] + acc[r * acc_ld + j] : acc[r * acc_ld + j];
 }
 
-void micro_kernel_portable(const MicroTile& t);
-
-#if QKV_HAVE_AVX2_KERNELS
+extern const Kernel kPortableKernel;
+#if QKV_HAVE_X86_KERNELS
 // Compiled with -mavx2 -mfma (micro_kernel_avx2.cpp): call only when simd::cpu_supports(Isa::avx2).
-void micro_kernel_avx2(const MicroTile& t);
+extern const Kernel kAvx2Kernel;
+// Compiled for x86-64-v4 (micro_kernel_avx512.cpp): call only when simd::cpu_supports(Isa::avx512).
+extern const Kernel kAvx512Kernel;
 #endif
 
 }  // namespace qkv::gemm_detail

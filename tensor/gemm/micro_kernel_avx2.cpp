@@ -1,7 +1,7 @@
 // The AVX2+FMA GEMM micro-kernel: a 6 x 16 tile of C held in 12 ymm registers for the whole k loop
 // (fewer rows at the bottom edge of C), repeated along a row or column of tiles. Only this file is compiled
 // with -mavx2 -mfma; gemm.cpp calls it only on CPUs that have both. Leaves out: packing, blocking and
-// column edges (gemm.cpp), AVX-512.
+// column edges (gemm.cpp); AVX-512 (micro_kernel_avx512.cpp, the same code with 16-float registers).
 #include <immintrin.h>
 
 #include <type_traits>
@@ -11,7 +11,9 @@
 namespace qkv::gemm_detail {
 namespace {
 
-static_assert(kNR == 16, "this kernel holds a row of the tile in two ymm registers of 8 floats");
+// The register block: MR x NR, a row of the tile in two ymm registers of 8 floats.
+constexpr int kMR = 6;
+constexpr int kNR = 16;
 
 // One tile of C, Rows x 16. Register budget (16 ymm registers of 8 floats), for Rows = MR = 6:
 //   12  accumulators acc[i][h]: 6 rows x 2 halves of 8 columns
@@ -81,9 +83,9 @@ template <int Rows, bool Accumulate>
 // the height changes (6,6,5,5,5,5 for 32 rows), measured at 3% of a 32^3 product.
 template <bool Accumulate>
 void block(const MicroTile& t) {
-  static_assert(kMR == 6);
+  static_assert(kMR == 6);  // the heights below
   const MicroTile u = t;  // a local copy: the calls below cannot change it, so its fields stay in registers
-  for_each_row_tile(u.rows, [&](int64_t i, int64_t rows) {
+  for_each_row_tile(u.rows, kMR, [&](int64_t i, int64_t rows) {
     auto row = [&](auto height) {
       row_of_tiles<decltype(height)::value, Accumulate>(
           u.a + i * u.a_row_stride, u.a_row_stride, u.a_col_stride, u.b, u.b_row_stride, u.kc,
@@ -105,11 +107,13 @@ void block(const MicroTile& t) {
   });
 }
 
-}  // namespace
-
 void micro_kernel_avx2(const MicroTile& t) {
   if (t.accumulate) return block<true>(t);
   block<false>(t);
 }
+
+}  // namespace
+
+const Kernel kAvx2Kernel{micro_kernel_avx2, kMR, kNR};
 
 }  // namespace qkv::gemm_detail

@@ -42,10 +42,10 @@ struct AlignedBuffer {
 AlignedBuffer& packed_a_buffer();
 AlignedBuffer& packed_b_buffer();
 
-// The mc x kc block op(A)[ic:ic+mc, pc:pc+kc] -> ceil(mc/MR) slivers, each kc x MR. Rows past mc are zeros,
-// so the micro-kernel never needs to know about the edge.
-void pack_a(const GemmArgs& g, int64_t ic, int64_t mc, int64_t pc, int64_t kc, float* out);
-// The kc x nc panel op(B)[pc:pc+kc, jc:jc+nc] -> ceil(nc/NR) slivers, each kc x NR. Columns past nc are zeros.
-void pack_b(const GemmArgs& g, int64_t pc, int64_t kc, int64_t jc, int64_t nc, float* out);
+// The mc x kc block op(A)[ic:ic+mc, pc:pc+kc] -> ceil(mc/mr) slivers, each kc x mr. Rows past mc are zeros,
+// so the micro-kernel never needs to know about the edge. mr and nr are the kernel's (micro_kernel.h).
+void pack_a(const GemmArgs& g, int64_t ic, int64_t mc, int64_t pc, int64_t kc, int64_t mr, float* out);
+// The kc x nc panel op(B)[pc:pc+kc, jc:jc+nc] -> ceil(nc/nr) slivers, each kc x nr. Columns past nc are zeros.
+void pack_b(const GemmArgs& g, int64_t pc, int64_t kc, int64_t jc, int64_t nc, int64_t nr, float* out);
 
 }  // namespace qkv::gemm_detail

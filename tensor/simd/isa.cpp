@@ -10,10 +10,16 @@
 namespace qkv::simd {
 namespace {
 
-bool cpu_has_avx2_fma() {
-#if QKV_HAVE_AVX2_KERNELS
+constexpr Isa kAll[] = {Isa::portable, Isa::avx2, Isa::avx512};
+
+bool cpu_has(Isa isa) {
+  if (isa == Isa::portable) return true;
+#if QKV_HAVE_X86_KERNELS
   __builtin_cpu_init();  // needed before main (a static initializer may be the first caller)
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (isa == Isa::avx2) return avx2;
+  return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
 #else
   return false;
 #endif
@@ -22,13 +28,13 @@ bool cpu_has_avx2_fma() {
 // The path named by QKV_ISA, or the best this CPU runs.
 Isa initial_isa() {
   const char* env = std::getenv("QKV_ISA");
-  if (!env) return cpu_supports(Isa::avx2) ? Isa::avx2 : Isa::portable;
-  for (Isa isa : {Isa::portable, Isa::avx2})
+  if (!env) return supported_isas().back();
+  for (Isa isa : kAll)
     if (std::string(env) == isa_name(isa)) {
       if (!cpu_supports(isa)) fail("QKV_ISA", std::string("this CPU (or build) cannot run ") + isa_name(isa));
       return isa;
     }
-  fail("QKV_ISA", "must be avx2 or portable, got " + quote(env));
+  fail("QKV_ISA", "must be avx512, avx2 or portable, got " + quote(env));
 }
 
 constexpr int kUnset = -1;
@@ -36,16 +42,24 @@ std::atomic<int> active{kUnset};
 
 }  // namespace
 
-const char* isa_name(Isa isa) { return isa == Isa::avx2 ? "avx2" : "portable"; }
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::avx512: return "avx512";
+    case Isa::avx2: return "avx2";
+    case Isa::portable: break;
+  }
+  return "portable";
+}
 
 bool cpu_supports(Isa isa) {
-  static const bool avx2 = cpu_has_avx2_fma();
-  return isa == Isa::portable || avx2;
+  static const bool has[] = {cpu_has(Isa::portable), cpu_has(Isa::avx2), cpu_has(Isa::avx512)};
+  return has[static_cast<int>(isa)];
 }
 
 std::vector<Isa> supported_isas() {
-  std::vector<Isa> isas{Isa::portable};
-  if (cpu_supports(Isa::avx2)) isas.push_back(Isa::avx2);
+  std::vector<Isa> isas;
+  for (Isa isa : kAll)
+    if (cpu_supports(isa)) isas.push_back(isa);
   return isas;
 }
 

@@ -12,8 +12,9 @@
 namespace qkv::kernels::vmath {
 namespace {
 
-#if QKV_HAVE_AVX2_KERNELS
-bool avx2_on() { return simd::active_isa() == simd::Isa::avx2; }
+#if QKV_HAVE_X86_KERNELS
+// The AVX2 loops also serve the AVX-512 path, which must give the same bits (isa.h).
+bool avx2_on() { return simd::active_isa() != simd::Isa::portable; }
 #endif
 
 // Phi(x) and phi(x), the standard normal's distribution and density, evaluated in double: Phi through
@@ -28,7 +29,7 @@ float pdf_of(float x) {
 }  // namespace
 
 // Each function: the AVX2 version when on, else the loop below it.
-#if QKV_HAVE_AVX2_KERNELS
+#if QKV_HAVE_X86_KERNELS
 #define QKV_VMATH_DISPATCH(call) \
   if (avx2_on()) return avx2::call
 #else  // only the loops exist; QKV_ISA is still read, so a bad value is never ignored

@@ -4,7 +4,7 @@
 #pragma once
 #include <cstdint>
 
-#if QKV_HAVE_AVX2_KERNELS
+#if QKV_HAVE_X86_KERNELS
 namespace qkv::kernels::vmath::avx2 {
 
 float max(const float* x, int64_t n);
