@@ -45,11 +45,18 @@ Tensor MultiHeadAttention::forward(const Tensor& queries, const Tensor& keys, co
                     : "expected queries [B,T,query_size], keys [B,S,key_size], values [B,S,value_size]") +
              ", got " + to_string(queries.shape()) + ", " + to_string(keys.shape()) + ", " +
              to_string(values.shape()));
-  // The [B|1,T|1,S] keep mask (T and S the longest sequences of a ragged batch), or none.
-  auto keep_for = [&](const Tensor& q, const Tensor& k) {
-    if (mask.empty()) return Tensor();
-    if (ragged) return mask.keep(ragged->batch(), ragged->longest_query(), ragged->longest_key());
-    return mask.keep(q.size(0), q.size(1), k.size(1));
+  // The kernel's options: the [B|1,T|1,S] keep mask (T and S the longest sequences of a ragged batch)
+  // without its causal part, which goes as a flag so that no [T,S] mask is built; weights if needed.
+  auto options = [&](const Tensor& q, const Tensor& k) {
+    AttentionOptions o{.causal = mask.is_causal(),
+                       .dropout_p = dropout_,
+                       .training = is_training(),
+                       .weights = need_weights ? &attention_weights : nullptr,
+                       .ragged = ragged};
+    if (ragged) o.keep = mask.keep(ragged->batch(), ragged->longest_query(), ragged->longest_key(), false);
+    else o.keep = mask.keep(q.size(0), q.size(1), k.size(1), false);
+    if (!need_weights) attention_weights = Tensor();
+    return o;
   };
   if (queries.impl() == keys.impl() && keys.impl() == values.impl()) {
     // Self-attention: the three projections of one x are one GEMM, x @ [W_q; W_k; W_v]^T -> [B,T,3D]
@@ -59,17 +66,14 @@ Tensor MultiHeadAttention::forward(const Tensor& queries, const Tensor& keys, co
     const Tensor w = concat({W_q->weight, W_k->weight, W_v->weight}, 0);  // [3D, query_size]
     const Tensor b = W_q->bias.defined() ? concat({W_q->bias, W_k->bias, W_v->bias}, 0) : Tensor();
     const Tensor qkv = linear(queries, w, b);
-    return W_o->forward(multi_head_self_attention(qkv, num_heads, keep_for(queries, queries), dropout_,
-                                                  is_training(), &attention_weights, default_generator(),
-                                                  ragged));
+    return W_o->forward(multi_head_self_attention(qkv, num_heads, options(queries, queries)));
   }
   // Project: [B,T,query_size] -> [B,T,D]; keys and values likewise with S.
   const Tensor q = W_q->forward(queries), k = W_k->forward(keys), v = W_v->forward(values);
   // Every head at once, each read in place from its Dh columns of [B,T,D]: the same numbers as
   //   merge_heads(scaled_dot_product_attention(split_heads(q), split_heads(k), split_heads(v), mask).output)
   // without the four copies (tests/test_attention_fused.cpp checks they agree bit for bit). Weights [B,H,T,S].
-  const Tensor out = multi_head_attention(q, k, v, num_heads, keep_for(q, k), dropout_, is_training(),
-                                          &attention_weights, default_generator(), ragged);
+  const Tensor out = multi_head_attention(q, k, v, num_heads, options(q, k));
   return W_o->forward(out);  // [B,T,D] -> [B,T,D]
 }
 

@@ -23,6 +23,9 @@ class MultiHeadAttention : public Module {
 
   std::shared_ptr<Linear> W_q, W_k, W_v, W_o;
   Tensor attention_weights;  // [B,H,T,S] from the last forward, one map per head
+  // PyTorch's need_weights: false leaves attention_weights undefined, so training does not pay for the
+  // maps and the flash kernel may run (kernels::choose_attention_kernel). Pictures and explorers keep it.
+  bool need_weights = true;
   int64_t num_heads, num_hiddens;
 
  private:
