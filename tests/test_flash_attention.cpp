@@ -288,3 +288,35 @@ TEST_CASE("flash attention: the kernel is chosen in one place, and weights are r
   CHECK_THAT(ERROR_OF(kernels::flash_attention_forward(x, x, x, 3, Tensor(), false, 1, {})),
              Catch::Contains("flash_attention_forward") && Catch::Contains("H=3"));
 }
+
+TEST_CASE("flash attention: MultiHeadAttention makes weights only when need_weights is on") {
+  manual_seed(2);
+  MultiHeadAttention attention(16, 2);
+  const Tensor x = randn({2, 5, 16});
+  const Mask mask = Mask::causal() & Mask::from_valid_lens(tensor({5, 3}));
+  const Tensor with = attention.forward(x, x, x, mask);
+  CHECK(attention.attention_weights.shape() == Shape{2, 2, 5, 5});
+  attention.need_weights = false;
+  const Tensor without = attention.forward(x, x, x, mask);
+  CHECK_FALSE(attention.attention_weights.defined());
+  CHECK(bitwise_equal(with, without));  // at this size the materialised kernel runs either way
+}
+
+TEST_CASE("flash attention: MultiHeadAttention without weights runs flash for long sequences, same numbers") {
+  const int64_t T = 1024, D = 32, H = 2;
+  REQUIRE(kernels::choose_attention_kernel({1, T, T, H, D / H, D / H}, false) == AttentionKernel::flash);
+  manual_seed(3);
+  MultiHeadAttention attention(D, H);
+  const Tensor x = randn({1, T, D});
+  Run r[2];
+  for (int i = 0; i < 2; ++i) {
+    attention.need_weights = i == 0;  // 0: materialised (weights), 1: flash
+    attention.zero_grad();
+    Tensor xi = x.clone().set_requires_grad();
+    const Tensor y = attention.forward(xi, xi, xi, Mask::causal());
+    sum(y * y).backward();
+    r[i] = {y, xi.grad(), attention.W_q->weight.grad(), attention.W_v->weight.grad()};
+  }
+  CHECK_FALSE(attention.attention_weights.defined());
+  check_close(r[1], r[0]);
+}

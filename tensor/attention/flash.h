@@ -14,14 +14,16 @@
 namespace qkv::kernels::flash {
 
 // Block sizes, for the caches of the machine this was tuned on (Sapphire Rapids: 48 KiB of L1 data and
-// 2 MiB of L2 per core). The forward's inner step reads a query block Q_i [Br,Dh] and a score block
-// S [Br,Bc] again and again, and streams one key and one value block K_j, V_j [Bc,Dh]: at Dh = 64,
-// Br = 64 and Bc = 64 that is 16 + 16 KiB that stay in L1 plus 2 x 16 KiB streamed, while the output
-// accumulator [Br,Dv] (16 KiB) is touched once per key block. Keys and values of a whole head at
-// S = 4,096 (2 x 1 MiB) fit in L2, so every query block after the first reads them from there.
-// Measured with bench_attention: Bc = 128 or Br = 32 were no faster (docs/13-flash-attention.md).
-constexpr int64_t kQueryBlock = 64;  // Br
-constexpr int64_t kKeyBlock = 64;    // Bc
+// 2 MiB of L2 per core). At Dh = Dv = 64 the forward's inner step touches a query block Q_i [Br,Dh]
+// (32 KiB), a score block S [Br,Bc] (64 KiB), the output accumulator [Br,Dv] (32 KiB) and streams one
+// key and one value block K_j, V_j [Bc,Dh] (2 x 32 KiB): 192 KiB, well inside L2, while the GEMM blocks
+// each product for L1 itself (its packed panels and micro-tiles are sized for it). Keys and values of a
+// whole head at S = 4,096 (2 x 1 MiB) also fit in L2, so every query block after the first reads them
+// from there. Smaller blocks would fit L1 but pay the GEMM's packing per call more often: measured with
+// the profiling runs behind docs/13-flash-attention.md, 64 x 64 blocks were ~25% slower than 128 x 128,
+// and 256 x 128 or 128 x 256 no faster.
+constexpr int64_t kQueryBlock = 128;  // Br
+constexpr int64_t kKeyBlock = 128;    // Bc
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
