@@ -99,6 +99,15 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen = default
 // ---- layer_norm.cpp ----
 // Layer norm over the last dim: gamma, beta [D] (may be undefined for no affine part).
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps = 1e-5f);
+// ---- rms_norm.cpp ----
+// RMS norm over the last dim: x / sqrt(mean(x^2) + eps) * gamma; gamma [D] (may be undefined).
+Tensor rms_norm(const Tensor& x, const Tensor& gamma, float eps = 1e-5f);
+// ---- rope.cpp ----
+// Rotary position embeddings (tensor/rope.h): x [..., T, H*Dh], row t turned as position pos_offset + t.
+Tensor rope(const Tensor& x, int64_t num_heads, int64_t pos_offset = 0, float base = 10000.0f);
+// ---- swiglu.cpp ----
+// SwiGLU's gate: silu(a) * b = a sigmoid(a) b, elementwise, a and b of one shape.
+Tensor swiglu(const Tensor& a, const Tensor& b);
 // ---- cross_entropy.cpp ----
 // Mean cross-entropy of logits [N,V] against class ids [N], or [B,T,V] against [B,T] (as reshaped to
 // [B*T,V]); targets == ignore_index are skipped, and a batch where all are skipped gives 0 (not NaN).

@@ -32,11 +32,11 @@ Embedding::Embedding(int64_t num_embeddings, int64_t embedding_dim) {
 
 Tensor Embedding::forward(const Tensor& ids) const { return embedding(weight, ids); }
 
-LayerNorm::LayerNorm(int64_t normalized_shape, float eps)
+LayerNorm::LayerNorm(int64_t normalized_shape, float eps, bool has_bias)
     : eps_(check::positive_number("LayerNorm", "eps", eps)) {
   check::positive("LayerNorm", "normalized_shape", normalized_shape);
   weight = register_parameter("weight", ones({normalized_shape}));
-  bias = register_parameter("bias", zeros({normalized_shape}));
+  if (has_bias) bias = register_parameter("bias", zeros({normalized_shape}));
 }
 
 Tensor LayerNorm::forward(const Tensor& x) const {
@@ -44,6 +44,18 @@ Tensor LayerNorm::forward(const Tensor& x) const {
     fail("LayerNorm", "input of shape " + to_string(x.shape()) +
                           " does not end in normalized_shape=" + std::to_string(weight.numel()));
   return layer_norm(x, weight, bias, eps_);
+}
+
+RMSNorm::RMSNorm(int64_t normalized_shape, float eps) : eps_(check::positive_number("RMSNorm", "eps", eps)) {
+  check::positive("RMSNorm", "normalized_shape", normalized_shape);
+  weight = register_parameter("weight", ones({normalized_shape}));
+}
+
+Tensor RMSNorm::forward(const Tensor& x) const {
+  if (x.dim() < 1 || x.shape().back() != weight.numel())
+    fail("RMSNorm", "input of shape " + to_string(x.shape()) +
+                        " does not end in normalized_shape=" + std::to_string(weight.numel()));
+  return rms_norm(x, weight, eps_);
 }
 
 Dropout::Dropout(float p_) : p(check::fraction("Dropout", "p", p_)) {}

@@ -1,4 +1,4 @@
-// The basic layers: Linear, Embedding, LayerNorm, Dropout. Each is a Module with its parameters
+// The basic layers: Linear, Embedding, LayerNorm, RMSNorm, Dropout. Each is a Module with its parameters
 // registered by name and a forward() that composes differentiable ops from autograd/.
 #pragma once
 #include "autograd/ops.h"
@@ -27,11 +27,24 @@ class Embedding : public Module {
 };
 
 // Normalises the last dim to mean 0, variance 1, then scales and shifts: gamma * xhat + beta.
+// bias = false leaves beta out (GPT-2 as nanoGPT trains it; PyTorch: LayerNorm(D, bias=False)).
 class LayerNorm : public Module {
  public:
-  explicit LayerNorm(int64_t normalized_shape, float eps = 1e-5f);
+  explicit LayerNorm(int64_t normalized_shape, float eps = 1e-5f, bool bias = true);
   Tensor forward(const Tensor& x) const;  // [..., D] -> [..., D]
-  Tensor weight, bias;                    // gamma (ones) and beta (zeros), [D]
+  Tensor weight, bias;                    // gamma (ones) and beta (zeros), [D]; bias undefined without
+
+ private:
+  float eps_;
+};
+
+// Root-mean-square norm (LLaMA's): x / sqrt(mean(x^2) + eps) * gamma over the last dim. No mean taken
+// away and no shift (PyTorch: nn.RMSNorm).
+class RMSNorm : public Module {
+ public:
+  explicit RMSNorm(int64_t normalized_shape, float eps = 1e-5f);
+  Tensor forward(const Tensor& x) const;  // [..., D] -> [..., D]
+  Tensor weight;                          // gamma (ones), [D]
 
  private:
   float eps_;

@@ -14,6 +14,34 @@ void validate(const TransformerConfig& c) {
   validate(c.block, "TransformerConfig");
 }
 
+// What only GPT builds: refused by the encoder-decoder, which has sinusoidal positions and its own head.
+static void refuse_gpt_only(const TransformerConfig& c, const char* op) {
+  if (c.block.rope || c.tie_embeddings || c.gpt2_init)
+    fail(op, "rope, tie_embeddings and gpt2_init are GPT's options, got rope " + std::to_string(c.block.rope) +
+                 ", tie_embeddings " + std::to_string(c.tie_embeddings) + ", gpt2_init " +
+                 std::to_string(c.gpt2_init));
+}
+
+// GPT-2's init (nanoGPT's _init_weights): matrices ~ N(0, 0.02), the projections that add into the
+// residual stream ~ N(0, 0.02 / sqrt(2 L)) so the sum of 2 L of them keeps its size, biases 0; norms keep 1.
+static void gpt2_init(Module& model, int64_t num_blks) {
+  const auto ends_with = [](const std::string& s, const std::string& end) {
+    return s.size() >= end.size() && s.compare(s.size() - end.size(), end.size(), end) == 0;
+  };
+  for (auto& [name, p] : model.named_parameters()) {
+    float* w = p.mutable_data();
+    if (p.dim() < 2) {
+      if (ends_with(name, ".bias"))  // LayerNorm's beta starts at 0 already
+        for (int64_t i = 0; i < p.numel(); ++i) w[i] = 0;
+      continue;
+    }
+    const bool residual = ends_with(name, "attention.W_o.weight") || ends_with(name, "ffn.dense2.weight");
+    const float sd = residual ? 0.02f / std::sqrt(2.0f * float(num_blks)) : 0.02f;
+    const Tensor z = randn(p.shape());
+    for (int64_t i = 0; i < p.numel(); ++i) w[i] = sd * z.data()[i];
+  }
+}
+
 static void check_ids(const char* op, const Tensor& ids) {
   if (ids.dim() != 2) fail(op, "token ids must be [B,T], got " + to_string(ids.shape()));
 }
@@ -85,8 +113,15 @@ Tensor TransformerDecoder::forward(const RaggedBatch& tgt, const Tensor& enc_out
                 Mask::ragged(tgt.splits, tgt.splits) & Mask::causal());
 }
 
-EncoderDecoder::EncoderDecoder(const TransformerConfig& c) : config(c) {
+// The config with the block's activation filled in: ReLU unless chosen (d2l's encoder-decoder).
+static TransformerConfig with_activation(TransformerConfig c, Activation unset) {
+  if (!c.block.activation) c.block.activation = unset;
+  return c;
+}
+
+EncoderDecoder::EncoderDecoder(const TransformerConfig& c) : config(with_activation(c, Activation::relu)) {
   validate(c);
+  refuse_gpt_only(c, "EncoderDecoder");
   encoder = register_module("encoder", std::make_shared<TransformerEncoder>(c));
   decoder = register_module("decoder", std::make_shared<TransformerDecoder>(c));
 }
@@ -105,25 +140,43 @@ Tensor EncoderDecoder::forward(const RaggedBatch& src, const RaggedBatch& tgt_in
   return decoder->forward(tgt_in, encoder->forward(src), src.splits);  // [N,V]
 }
 
-GPT::GPT(const TransformerConfig& c) : config(c) {
+// GELU unless chosen, as GPT-2 (and docs/08) have it.
+GPT::GPT(const TransformerConfig& c) : config(with_activation(c, Activation::gelu)) {
   validate(c);
-  BlockConfig block = c.block;
+  BlockConfig block = config.block;
   block.norm_first = true;
   tok_emb = register_module("tok_emb", std::make_shared<Embedding>(c.vocab_size, block.num_hiddens));
-  pos_emb = register_module(
-      "pos_emb", std::make_shared<LearnedPositionalEncoding>(block.num_hiddens, block.dropout, c.max_len));
+  if (block.rope)
+    emb_dropout = register_module("emb_dropout", std::make_shared<Dropout>(block.dropout));
+  else
+    pos_emb = register_module(
+        "pos_emb", std::make_shared<LearnedPositionalEncoding>(block.num_hiddens, block.dropout, c.max_len));
   for (int64_t i = 0; i < c.num_blks; ++i)
     blocks.push_back(
         register_module("blocks." + std::to_string(i), std::make_shared<TransformerEncoderBlock>(block)));
-  ln_f = register_module("ln_f", std::make_shared<LayerNorm>(block.num_hiddens));
-  head = register_module("head", std::make_shared<Linear>(block.num_hiddens, c.vocab_size));
+  if (block.norm == Norm::rms_norm)
+    rms_f = register_module("ln_f", std::make_shared<RMSNorm>(block.num_hiddens));
+  else
+    ln_f = register_module("ln_f", std::make_shared<LayerNorm>(block.num_hiddens, 1e-5f, block.norm_bias));
+  if (!c.tie_embeddings)
+    head = register_module("head", std::make_shared<Linear>(block.num_hiddens, c.vocab_size, block.ffn_bias));
+  if (c.gpt2_init) gpt2_init(*this, c.num_blks);
+}
+
+Tensor GPT::logits(const Tensor& x) const {
+  const Tensor h = rms_f ? rms_f->forward(x) : ln_f->forward(x);             // [B,T,D]
+  return head ? head->forward(h) : linear(h, tok_emb->weight);               // [B,T,V]
 }
 
 Tensor GPT::forward(const Tensor& ids) {
   check_ids("GPT", ids);
-  Tensor x = pos_emb->forward(tok_emb->forward(ids));  // [B,T,D]
+  if (!pos_emb && ids.size(1) > config.max_len)
+    fail("GPT", "ids of shape " + to_string(ids.shape()) + " are longer than max_len " +
+                    std::to_string(config.max_len));
+  Tensor x = pos_emb ? pos_emb->forward(tok_emb->forward(ids))
+                     : emb_dropout->forward(tok_emb->forward(ids));  // [B,T,D]
   for (auto& block : blocks) x = block->forward(x, Mask::causal());
-  return head->forward(ln_f->forward(x));  // [B,T,V]
+  return logits(x);  // [B,T,V]
 }
 
 }  // namespace qkv::nn

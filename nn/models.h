@@ -19,6 +19,10 @@ struct TransformerConfig {
   BlockConfig block;        // D, FFN width, H, dropout, norm placement, activation
   int64_t num_blks = 2;     // blocks in each stack (PyTorch: num_encoder_layers / num_decoder_layers)
   int64_t max_len = 1000;   // longest sequence the positional encoding covers
+  // GPT only (EncoderDecoder refuses them, and block.rope):
+  bool tie_embeddings = false;  // the output layer reads tok_emb's weight (GPT-2; no head of its own)
+  bool gpt2_init = false;       // every matrix ~ N(0, 0.02), residual projections (attention W_o, FFN
+                                // dense2) ~ N(0, 0.02 / sqrt(2 num_blks)), biases 0 (GPT-2, nanoGPT)
 };
 
 // Throws "TransformerConfig: <field> must be ..., got ..." unless every field is usable: sizes >= 1,
@@ -69,11 +73,15 @@ class GPT : public Module {
  public:
   explicit GPT(const TransformerConfig& config);  // uses max_len as the context length
   Tensor forward(const Tensor& ids);              // ids [B,T] -> logits [B,T,V]
+  // The last stage of forward: x [B,T,D] from the blocks -> logits [B,T,V] (final norm, output layer).
+  Tensor logits(const Tensor& x) const;
   std::shared_ptr<Embedding> tok_emb;
-  std::shared_ptr<LearnedPositionalEncoding> pos_emb;
+  std::shared_ptr<LearnedPositionalEncoding> pos_emb;  // null with block.rope (positions turn q and k)
+  std::shared_ptr<Dropout> emb_dropout;                // block.rope only: what pos_emb's dropout does
   std::vector<std::shared_ptr<TransformerEncoderBlock>> blocks;  // pre-norm, causal
-  std::shared_ptr<LayerNorm> ln_f;
-  std::shared_ptr<Linear> head;  // D -> V
+  std::shared_ptr<LayerNorm> ln_f;   // block.norm layer_norm (else null)
+  std::shared_ptr<RMSNorm> rms_f;    // block.norm rms_norm (else null), saved as "ln_f" too
+  std::shared_ptr<Linear> head;      // D -> V; null with tie_embeddings (tok_emb's weight serves)
   TransformerConfig config;
 };
 

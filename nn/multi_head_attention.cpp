@@ -58,7 +58,8 @@ Tensor MultiHeadAttention::forward(const Tensor& queries, const Tensor& keys, co
     if (!need_weights) attention_weights = Tensor();
     return o;
   };
-  if (queries.impl() == keys.impl() && keys.impl() == values.impl()) {
+  if (rope_base > 0 && ragged) fail("MultiHeadAttention", "rotary positions do not take a ragged batch");
+  if (queries.impl() == keys.impl() && keys.impl() == values.impl() && rope_base == 0) {
     // Self-attention: the three projections of one x are one GEMM, x @ [W_q; W_k; W_v]^T -> [B,T,3D]
     // (PyTorch's in_proj_weight), and the heads are read from its three column blocks. The same numbers
     // as the three projections below; the backward gets x's gradient from one GEMM instead of three
@@ -69,12 +70,17 @@ Tensor MultiHeadAttention::forward(const Tensor& queries, const Tensor& keys, co
     return W_o->forward(multi_head_self_attention(qkv, num_heads, options(queries, queries)));
   }
   // Project: [B,T,query_size] -> [B,T,D]; keys and values likewise with S.
-  const Tensor q = W_q->forward(queries), k = W_k->forward(keys), v = W_v->forward(values);
+  const Tensor q = rotate(W_q->forward(queries), 0), k = rotate(W_k->forward(keys), 0);
+  const Tensor v = W_v->forward(values);
   // Every head at once, each read in place from its Dh columns of [B,T,D]: the same numbers as
   //   merge_heads(scaled_dot_product_attention(split_heads(q), split_heads(k), split_heads(v), mask).output)
   // without the four copies (tests/test_attention_fused.cpp checks they agree bit for bit). Weights [B,H,T,S].
   const Tensor out = multi_head_attention(q, k, v, num_heads, options(q, k));
   return W_o->forward(out);  // [B,T,D] -> [B,T,D]
+}
+
+Tensor MultiHeadAttention::rotate(const Tensor& x, int64_t pos_offset) const {
+  return rope_base > 0 ? rope(x, num_heads, pos_offset, rope_base) : x;  // [B,T,D] -> [B,T,D]
 }
 
 SelfAttention::SelfAttention(int64_t d_model, int64_t d_head, float dropout)

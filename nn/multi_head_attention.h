@@ -27,6 +27,11 @@ class MultiHeadAttention : public Module {
   // maps and the flash kernel may run (kernels::choose_attention_kernel). Pictures and explorers keep it.
   bool need_weights = true;
   int64_t num_heads, num_hiddens;
+  // Rotary positions (autograd's rope) on the projected queries and keys when > 0 (BlockConfig::rope sets
+  // it on self-attention); forward turns row t as position t. rotate() is that turn at pos_offset + t,
+  // for a key/value cache; x [B,T,num_hiddens], returned as is when rope_base is 0.
+  float rope_base = 0;
+  Tensor rotate(const Tensor& x, int64_t pos_offset) const;
 
  private:
   float dropout_;

@@ -66,17 +66,46 @@ NamedTensors SGD::state() const {
 // ---- Adam / AdamW ----
 Adam::Adam(NamedTensors params, double lr, double beta1, double beta2, double eps, double weight_decay,
            bool decoupled)
-    : Optimizer(std::move(params), lr),
+    : Adam(std::vector<ParamGroup>{ParamGroup{std::move(params), weight_decay}}, lr, beta1, beta2, eps,
+           decoupled) {}
+
+// All groups' parameters in one list, in order.
+static NamedTensors joined(const std::vector<ParamGroup>& groups) {
+  NamedTensors all;
+  for (const ParamGroup& g : groups) all.insert(all.end(), g.params.begin(), g.params.end());
+  return all;
+}
+
+Adam::Adam(std::vector<ParamGroup> groups, double lr, double beta1, double beta2, double eps, bool decoupled)
+    : Optimizer(joined(groups), lr),
       beta1_(check::fraction("Adam", "beta1", beta1)),
       beta2_(check::fraction("Adam", "beta2", beta2)),   // 1 would divide by 1 - beta2^t = 0
       eps_(check::positive_number("Adam", "eps", eps)),  // 0 would divide 0 by 0 where a gradient is 0
-      weight_decay_(check::non_negative_number("Adam", "weight_decay", weight_decay)),
       decoupled_(decoupled),
       step_(scalar(0)) {
+  for (const ParamGroup& g : groups) {
+    check::non_negative_number("Adam", "weight_decay", g.weight_decay);
+    weight_decay_.insert(weight_decay_.end(), g.params.size(), g.weight_decay);
+  }
   for (const auto& [name, p] : params_) {
     m_.push_back(zeros(p.shape()));
     v_.push_back(zeros(p.shape()));
   }
+}
+
+std::vector<ParamGroup> decay_matrices_only(const NamedTensors& params, double weight_decay) {
+  check::non_negative_number("decay_matrices_only", "weight_decay", weight_decay);
+  ParamGroup decay{{}, weight_decay}, no_decay{{}, 0};
+  for (const auto& named : params) (named.second.dim() >= 2 ? decay : no_decay).params.push_back(named);
+  std::vector<ParamGroup> groups;
+  for (ParamGroup* g : {&decay, &no_decay})
+    if (!g->params.empty()) groups.push_back(std::move(*g));
+  return groups;
+}
+
+void Adam::set_schedule(const Schedule& schedule) {
+  validate(schedule);
+  schedule_ = std::make_shared<const Schedule>(schedule);
 }
 
 namespace {
@@ -113,20 +142,18 @@ constexpr int64_t kElementsPerThread = int64_t{1} << 14;
 }  // namespace
 
 void Adam::step() {
+  if (schedule_) lr = schedule_->lr_at(steps_taken());
   check::non_negative_number("Adam", "lr", lr);  // a schedule or a caller may have set it since
   const float t = step_.item() + 1;
   step_.mutable_data()[0] = t;
   // bias corrections for moments that started at zero
   const double c1 = 1 - std::pow(beta1_, double(t)), c2 = 1 - std::pow(beta2_, double(t));
-  const AdamConstants k{float(beta1_),
-                        float(1 - beta1_),
-                        float(beta2_),
-                        float(1 - beta2_),
-                        float(eps_),
-                        float(weight_decay_),
-                        float(1 - lr * weight_decay_),
-                        float(lr / c1),
-                        float(std::sqrt(c2))};
+  // The constants of a parameter with weight decay wd (only the decay differs between groups).
+  auto constants = [&](double wd) {
+    return AdamConstants{float(beta1_),   float(1 - beta1_), float(beta2_),  float(1 - beta2_),
+                         float(eps_),     float(wd),         float(1 - lr * wd), float(lr / c1),
+                         float(std::sqrt(c2))};
+  };
   const auto update = decoupled_ ? adam_elements<true> : adam_elements<false>;
   // Every parameter's elements, end to end, as one index range: one parallel_for for the whole step (a
   // model has dozens of small parameters; one parallel_for each would mostly wait for threads).
@@ -134,6 +161,7 @@ void Adam::step() {
     float *w, *m, *v;
     const float* g;
     int64_t first;  // where this parameter starts in the joint range
+    AdamConstants k;
   };
   std::vector<Slot> slots;
   int64_t total = 0;
@@ -141,7 +169,8 @@ void Adam::step() {
     Tensor p = params_[i].second;
     const Tensor grad = p.grad();
     if (!grad.defined()) continue;
-    slots.push_back({p.mutable_data(), m_[i].mutable_data(), v_[i].mutable_data(), grad.data(), total});
+    slots.push_back({p.mutable_data(), m_[i].mutable_data(), v_[i].mutable_data(), grad.data(), total,
+                     constants(weight_decay_[i])});
     total += p.numel();
   }
   // Each element is updated on its own, so threads split the elements: the same bits for any count.
@@ -149,7 +178,7 @@ void Adam::step() {
     for (size_t s = 0; s < slots.size(); ++s) {
       const int64_t first = slots[s].first, last = s + 1 < slots.size() ? slots[s + 1].first : total;
       const int64_t lo = std::max(begin, first), hi = std::min(end, last);
-      if (lo < hi) update(slots[s].w, slots[s].m, slots[s].v, slots[s].g, lo - first, hi - first, k);
+      if (lo < hi) update(slots[s].w, slots[s].m, slots[s].v, slots[s].g, lo - first, hi - first, slots[s].k);
     }
   });
 }
@@ -219,6 +248,21 @@ float clip_grad_norm(const NamedTensors& params, double max_norm, bool error_if_
 }
 
 // ---- schedules ----
+void validate(const Schedule& s) {
+  check::non_negative_number("Schedule", "base_lr", s.base_lr);
+  check::non_negative_number("Schedule", "min_lr", s.min_lr);
+  check::non_negative("Schedule", "warmup_steps", s.warmup_steps);
+  check::non_negative("Schedule", "total_steps", s.total_steps);
+  if (s.kind != Schedule::constant && s.kind != Schedule::cosine && s.kind != Schedule::inverse_sqrt)
+    fail("Schedule", "kind must be constant, cosine or inverse_sqrt, got " + std::to_string(int(s.kind)));
+  if (s.kind == Schedule::cosine && s.min_lr > s.base_lr)
+    fail("Schedule", "min_lr must be <= base_lr, got min_lr " + kernels::value_text(s.min_lr) + " and base_lr " +
+                         kernels::value_text(s.base_lr));
+  if (s.kind == Schedule::cosine && s.total_steps < s.warmup_steps)
+    fail("Schedule", "total_steps must be >= warmup_steps, got total_steps " + std::to_string(s.total_steps) +
+                         " and warmup_steps " + std::to_string(s.warmup_steps));
+}
+
 double Schedule::lr_at(int64_t step) const {
   check::non_negative("Schedule", "step", step);
   check::non_negative_number("Schedule", "base_lr", base_lr);

@@ -8,7 +8,10 @@
 //   Adam   g = grad + wd p;   m = b1 m + (1-b1) g;   v = b2 v + (1-b2) g^2;
 //          p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
 //   AdamW  as Adam without wd in g, and p -= lr wd p first (decoupled weight decay)
+// Parameter groups give each set of parameters its own weight decay (PyTorch's param_groups; nanoGPT
+// decays matrices only), and Adam can take its learning rate from a Schedule at its own step count.
 #pragma once
+#include <optional>
 #include <string>
 
 #include "nn/module.h"
@@ -45,17 +48,36 @@ class SGD : public Optimizer {
   std::vector<Tensor> buf_;  // momentum buffers (none without momentum)
 };
 
+// Some parameters with their own weight decay (PyTorch: {"params": [...], "weight_decay": 0.1}).
+struct ParamGroup {
+  NamedTensors params;
+  double weight_decay = 0;
+};
+// nanoGPT's split: parameters of dim >= 2 (weight matrices, embedding tables) decay by weight_decay,
+// the rest (biases, norm gains) not at all. Groups in that order; an empty group is left out.
+std::vector<ParamGroup> decay_matrices_only(const NamedTensors& params, double weight_decay);
+
+struct Schedule;
+
 class Adam : public Optimizer {
  public:
   Adam(NamedTensors params, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
        double weight_decay = 0, bool decoupled_weight_decay = false);
+  // Each group with its own weight decay; the state names its parameters as one list would.
+  Adam(std::vector<ParamGroup> groups, double lr, double beta1, double beta2, double eps,
+       bool decoupled_weight_decay);
   void step() override;
   NamedTensors state() const override;
   void check_state(const NamedTensors& state) const override;  // step whole >= 0, exp_avg_sq >= 0
   int64_t steps_taken() const { return int64_t(step_.item()); }
+  // From now on step() first sets lr = schedule.lr_at(steps_taken()): the step count is in the state, so a
+  // resumed run continues the schedule where it stopped. Checks the schedule (validate below).
+  void set_schedule(const Schedule& schedule);
 
  private:
-  double beta1_, beta2_, eps_, weight_decay_;
+  double beta1_, beta2_, eps_;
+  std::vector<double> weight_decay_;  // one per parameter
+  std::shared_ptr<const Schedule> schedule_;
   bool decoupled_;
   std::vector<Tensor> m_, v_;  // first and second moments, one per parameter
   Tensor step_;                // 0-d step count, a tensor so it checkpoints with the moments
@@ -67,6 +89,9 @@ class AdamW : public Adam {
   AdamW(NamedTensors params, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
         double weight_decay = 0.01)
       : Adam(std::move(params), lr, beta1, beta2, eps, weight_decay, /*decoupled=*/true) {}
+  AdamW(std::vector<ParamGroup> groups, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+        double eps = 1e-8)
+      : Adam(std::move(groups), lr, beta1, beta2, eps, /*decoupled=*/true) {}
 };
 
 // Scales all gradients together so their global L2 norm is at most max_norm; returns the norm before
@@ -87,5 +112,8 @@ struct Schedule {
   double min_lr = 0;        // cosine only
   double lr_at(int64_t step) const;
 };
+// Throws "Schedule: ..." naming the value unless base_lr and min_lr are finite and >= 0, the step counts
+// >= 0, and a cosine schedule has min_lr <= base_lr and total_steps >= warmup_steps.
+void validate(const Schedule& schedule);
 
 }  // namespace qkv::nn

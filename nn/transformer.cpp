@@ -1,6 +1,8 @@
 // Transformer blocks (see transformer.h).
 #include "nn/transformer.h"
 
+#include <cmath>
+
 #include "tensor/checks.h"
 
 namespace qkv::nn {
@@ -11,50 +13,76 @@ void validate(const BlockConfig& c, const char* op) {
   check::positive(op, "num_heads", c.num_heads);
   check::multiple_of(op, "num_hiddens", c.num_hiddens, "num_heads", c.num_heads);
   check::fraction(op, "dropout", c.dropout);
-  if (c.activation != Activation::relu && c.activation != Activation::gelu)
-    fail(op, "activation must be relu or gelu, got " + std::to_string(int(c.activation)));
+  if (c.norm != Norm::layer_norm && c.norm != Norm::rms_norm)
+    fail(op, "norm must be layer_norm or rms_norm, got " + std::to_string(int(c.norm)));
+  if (c.ffn != Ffn::mlp && c.ffn != Ffn::swiglu)
+    fail(op, "ffn must be mlp or swiglu, got " + std::to_string(int(c.ffn)));
+  if (c.rope && (c.num_hiddens / c.num_heads) % 2 != 0)
+    fail(op, "rope needs an even head width num_hiddens / num_heads, got " +
+                 std::to_string(c.num_hiddens / c.num_heads));
+  if (c.rope && !(c.rope_base > 1 && std::isfinite(c.rope_base)))
+    fail(op, "rope_base must be a finite number > 1, got " + std::to_string(c.rope_base));
+  if (c.activation && *c.activation != Activation::relu && *c.activation != Activation::gelu)
+    fail(op, "activation must be relu or gelu, got " + std::to_string(int(*c.activation)));
 }
 
 PositionWiseFFN::PositionWiseFFN(int64_t num_inputs, int64_t ffn_num_hiddens, int64_t num_outputs,
-                                 Activation activation)
+                                 Activation activation, Ffn kind, bool bias)
     : activation_(activation) {
-  dense1 = register_module("dense1", std::make_shared<Linear>(num_inputs, ffn_num_hiddens));
-  dense2 = register_module("dense2", std::make_shared<Linear>(ffn_num_hiddens, num_outputs));
+  dense1 = register_module("dense1", std::make_shared<Linear>(num_inputs, ffn_num_hiddens, bias));
+  dense2 = register_module("dense2", std::make_shared<Linear>(ffn_num_hiddens, num_outputs, bias));
+  if (kind == Ffn::swiglu)
+    dense3 = register_module("dense3", std::make_shared<Linear>(num_inputs, ffn_num_hiddens, bias));
 }
 
 Tensor PositionWiseFFN::forward(const Tensor& x) const {
-  const Tensor h = dense1->forward(x);                                          // [B,T,in] -> [B,T,F]
+  const Tensor h = dense1->forward(x);  // [B,T,in] -> [B,T,F]
+  if (dense3) return dense2->forward(swiglu(h, dense3->forward(x)));  // W2 (silu(W1 x) * W3 x)
   return dense2->forward(activation_ == Activation::relu ? relu(h) : gelu(h));  // -> [B,T,out]
 }
 
-AddNorm::AddNorm(int64_t normalized_shape, float p) {
+AddNorm::AddNorm(int64_t normalized_shape, float p, Norm kind, bool bias) {
   dropout = register_module("dropout", std::make_shared<Dropout>(p));
-  ln = register_module("ln", std::make_shared<LayerNorm>(normalized_shape));
+  if (kind == Norm::rms_norm)
+    rms = register_module("ln", std::make_shared<RMSNorm>(normalized_shape));
+  else
+    ln = register_module("ln", std::make_shared<LayerNorm>(normalized_shape, 1e-5f, bias));
 }
 
-Tensor AddNorm::forward(const Tensor& x, const Tensor& y) const {
-  return ln->forward(x + dropout->forward(y));
-}
+Tensor AddNorm::norm(const Tensor& x) const { return rms ? rms->forward(x) : ln->forward(x); }
+
+Tensor AddNorm::forward(const Tensor& x, const Tensor& y) const { return norm(x + dropout->forward(y)); }
 
 // One residual sublayer in either arrangement:
 //   post-norm  LayerNorm(x + dropout(f(x)))      pre-norm  x + dropout(f(LayerNorm(x)))
 template <class Sublayer>
 static Tensor residual(const AddNorm& addnorm, bool norm_first, const Tensor& x, Sublayer f) {
-  if (norm_first) return x + addnorm.dropout->forward(f(addnorm.ln->forward(x)));
+  if (norm_first) return x + addnorm.dropout->forward(f(addnorm.norm(x)));
   return addnorm.forward(x, f(x));
 }
 
-static std::shared_ptr<MultiHeadAttention> make_attention(const BlockConfig& c) {
-  return std::make_shared<MultiHeadAttention>(c.num_hiddens, c.num_heads, c.dropout, c.bias);
+// self: rotary positions when the config asks (never on cross-attention: its keys are another sequence).
+static std::shared_ptr<MultiHeadAttention> make_attention(const BlockConfig& c, bool self = true) {
+  auto attention = std::make_shared<MultiHeadAttention>(c.num_hiddens, c.num_heads, c.dropout, c.bias);
+  if (self && c.rope) attention->rope_base = c.rope_base;
+  return attention;
+}
+
+static std::shared_ptr<AddNorm> make_addnorm(const BlockConfig& c) {
+  return std::make_shared<AddNorm>(c.num_hiddens, c.dropout, c.norm, c.norm_bias);
+}
+
+static std::shared_ptr<PositionWiseFFN> make_ffn(const BlockConfig& c) {
+  return std::make_shared<PositionWiseFFN>(c.num_hiddens, c.ffn_num_hiddens, c.num_hiddens,
+                                           c.activation.value_or(Activation::relu), c.ffn, c.ffn_bias);
 }
 
 TransformerEncoderBlock::TransformerEncoderBlock(const BlockConfig& c) : norm_first_(c.norm_first) {
   validate(c, "TransformerEncoderBlock");
   attention = register_module("attention", make_attention(c));
-  addnorm1 = register_module("addnorm1", std::make_shared<AddNorm>(c.num_hiddens, c.dropout));
-  ffn = register_module("ffn", std::make_shared<PositionWiseFFN>(c.num_hiddens, c.ffn_num_hiddens,
-                                                                 c.num_hiddens, c.activation));
-  addnorm2 = register_module("addnorm2", std::make_shared<AddNorm>(c.num_hiddens, c.dropout));
+  addnorm1 = register_module("addnorm1", make_addnorm(c));
+  ffn = register_module("ffn", make_ffn(c));
+  addnorm2 = register_module("addnorm2", make_addnorm(c));
 }
 
 Tensor TransformerEncoderBlock::forward(const Tensor& x, const Mask& mask) {
@@ -67,12 +95,11 @@ Tensor TransformerEncoderBlock::forward(const Tensor& x, const Mask& mask) {
 TransformerDecoderBlock::TransformerDecoderBlock(const BlockConfig& c) : norm_first_(c.norm_first) {
   validate(c, "TransformerDecoderBlock");
   attention1 = register_module("attention1", make_attention(c));
-  addnorm1 = register_module("addnorm1", std::make_shared<AddNorm>(c.num_hiddens, c.dropout));
-  attention2 = register_module("attention2", make_attention(c));
-  addnorm2 = register_module("addnorm2", std::make_shared<AddNorm>(c.num_hiddens, c.dropout));
-  ffn = register_module("ffn", std::make_shared<PositionWiseFFN>(c.num_hiddens, c.ffn_num_hiddens,
-                                                                 c.num_hiddens, c.activation));
-  addnorm3 = register_module("addnorm3", std::make_shared<AddNorm>(c.num_hiddens, c.dropout));
+  addnorm1 = register_module("addnorm1", make_addnorm(c));
+  attention2 = register_module("attention2", make_attention(c, /*self=*/false));
+  addnorm2 = register_module("addnorm2", make_addnorm(c));
+  ffn = register_module("ffn", make_ffn(c));
+  addnorm3 = register_module("addnorm3", make_addnorm(c));
 }
 
 Tensor TransformerDecoderBlock::forward(const Tensor& x, const Tensor& enc_outputs, const Mask& enc_mask,

@@ -6,18 +6,25 @@
 // norm_first switches a block to pre-norm, x + dropout(sublayer(LayerNorm(x))), as GPT-2 and
 // PyTorch's norm_first=True do: it trains more easily in deep stacks.
 #pragma once
+#include <optional>
+
 #include "nn/multi_head_attention.h"
 
 namespace qkv::nn {
 
 enum class Activation { relu, gelu };
+enum class Norm { layer_norm, rms_norm };  // of every sublayer (GPT-2: LayerNorm; LLaMA: RMSNorm)
+enum class Ffn { mlp, swiglu };            // mlp: dense2(act(dense1 x)); swiglu: dense2(silu(dense1 x) * dense3 x)
 
 class PositionWiseFFN : public Module {
  public:
+  // kind swiglu ignores activation (its gate is silu) and adds dense3; bias on every layer or none.
   PositionWiseFFN(int64_t num_inputs, int64_t ffn_num_hiddens, int64_t num_outputs,
-                  Activation activation = Activation::relu);
+                  Activation activation = Activation::relu, Ffn kind = Ffn::mlp, bool bias = true);
   Tensor forward(const Tensor& x) const;  // [B,T,in] -> [B,T,out]
+  Activation activation() const { return activation_; }
   std::shared_ptr<Linear> dense1, dense2;
+  std::shared_ptr<Linear> dense3;  // swiglu only: W3, the "up" projection the gate multiplies
 
  private:
   Activation activation_;
@@ -25,10 +32,12 @@ class PositionWiseFFN : public Module {
 
 class AddNorm : public Module {
  public:
-  AddNorm(int64_t normalized_shape, float dropout);
-  Tensor forward(const Tensor& x, const Tensor& y) const;  // LayerNorm(x + dropout(y))
+  AddNorm(int64_t normalized_shape, float dropout, Norm kind = Norm::layer_norm, bool bias = true);
+  Tensor forward(const Tensor& x, const Tensor& y) const;  // norm(x + dropout(y))
+  Tensor norm(const Tensor& x) const;                       // ln or rms, whichever the block has
   std::shared_ptr<Dropout> dropout;
-  std::shared_ptr<LayerNorm> ln;
+  std::shared_ptr<LayerNorm> ln;  // Norm::layer_norm (else null)
+  std::shared_ptr<RMSNorm> rms;   // Norm::rms_norm (else null), saved under the same name "ln"
 };
 
 struct BlockConfig {
@@ -38,7 +47,16 @@ struct BlockConfig {
   float dropout = 0.1f;
   bool bias = true;                          // on the attention projections
   bool norm_first = false;                   // pre-norm instead of post-norm
-  Activation activation = Activation::relu;  // of the FFN
+  // Of the FFN. Unset: the model's own choice, ReLU in d2l's encoder-decoder (and a bare block), GELU in
+  // GPT, as GPT-2 has it. A model stores its config with the choice filled in.
+  std::optional<Activation> activation = std::nullopt;
+  // The modern options (issue 15); LLaMA's block is norm rms_norm, ffn swiglu, rope, no biases.
+  Norm norm = Norm::layer_norm;
+  Ffn ffn = Ffn::mlp;
+  bool rope = false;         // rotary positions (nn/multi_head_attention.h) on self-attention's q and k
+  float rope_base = 10000;   // theta_i = rope_base^(-2i/Dh)
+  bool ffn_bias = true;      // on the FFN's layers
+  bool norm_bias = true;     // LayerNorm's beta (RMSNorm has none)
 };
 
 // Throws "op: <field> must be ..., got ..." unless sizes are >= 1, num_hiddens is a multiple of

@@ -84,9 +84,17 @@ std::map<std::string, std::string> config_metadata(const TransformerConfig& c) {
           {"dropout", kernels::value_text(c.block.dropout)},
           {"bias", c.block.bias ? "1" : "0"},
           {"norm_first", c.block.norm_first ? "1" : "0"},
-          {"activation", c.block.activation == Activation::gelu ? "gelu" : "relu"},
+          {"activation", c.block.activation.value_or(Activation::relu) == Activation::gelu ? "gelu" : "relu"},
           {"num_blks", std::to_string(c.num_blks)},
-          {"max_len", std::to_string(c.max_len)}};
+          {"max_len", std::to_string(c.max_len)},
+          {"norm", c.block.norm == Norm::rms_norm ? "rms_norm" : "layer_norm"},
+          {"ffn", c.block.ffn == Ffn::swiglu ? "swiglu" : "mlp"},
+          {"rope", c.block.rope ? "1" : "0"},
+          {"rope_base", kernels::value_text(c.block.rope_base)},
+          {"ffn_bias", c.block.ffn_bias ? "1" : "0"},
+          {"norm_bias", c.block.norm_bias ? "1" : "0"},
+          {"tie_embeddings", c.tie_embeddings ? "1" : "0"},
+          {"gpt2_init", c.gpt2_init ? "1" : "0"}};
 }
 
 std::map<std::string, std::string> model_metadata(const EncoderDecoder& model) {
@@ -119,6 +127,18 @@ TransformerConfig config_from_metadata(const MetadataReader& meta) {
       meta.choice("activation", {"relu", "gelu"}) == "gelu" ? Activation::gelu : Activation::relu;
   c.num_blks = meta.integer("num_blks", 1, kMaxBlocks);
   c.max_len = meta.integer("max_len", 1, kMaxRows);
+  // The modern options (issue 15): a checkpoint saved before them has none of these keys, and gets the
+  // defaults, which are what every model was then.
+  const auto flag = [&](const char* key, bool old) { return meta.has(key) ? meta.boolean(key) : old; };
+  if (meta.has("norm"))
+    c.block.norm = meta.choice("norm", {"layer_norm", "rms_norm"}) == "rms_norm" ? Norm::rms_norm : Norm::layer_norm;
+  if (meta.has("ffn")) c.block.ffn = meta.choice("ffn", {"mlp", "swiglu"}) == "swiglu" ? Ffn::swiglu : Ffn::mlp;
+  c.block.rope = flag("rope", false);
+  if (meta.has("rope_base")) c.block.rope_base = float(meta.number("rope_base", 1, 1e9));
+  c.block.ffn_bias = flag("ffn_bias", true);
+  c.block.norm_bias = flag("norm_bias", true);
+  c.tie_embeddings = flag("tie_embeddings", false);
+  c.gpt2_init = flag("gpt2_init", false);
   for (const auto& [key, rows] : {std::pair{"vocab_size", c.vocab_size}, std::pair{"max_len", c.max_len}})
     if (rows * c.block.num_hiddens > kMaxTableNumbers)
       meta.refuse(key, "x num_hiddens is " + std::to_string(rows * c.block.num_hiddens) +

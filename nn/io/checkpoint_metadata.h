@@ -42,7 +42,9 @@ class MetadataReader {
 MetadataReader read_metadata(const std::string& path);
 
 // Every field of the config, as text: vocab_size, num_hiddens, ffn_num_hiddens, num_heads, dropout, bias,
-// norm_first, activation, num_blks, max_len.
+// norm_first, activation, num_blks, max_len, and the modern options norm, ffn, rope, rope_base, ffn_bias,
+// norm_bias, tie_embeddings, gpt2_init (which config_from_metadata reads as their defaults when missing,
+// so checkpoints saved before them still load).
 std::map<std::string, std::string> config_metadata(const TransformerConfig& config);
 // The metadata a checkpoint of a whole model carries: its config (above) and "model", the class, which
 // fixes what the config leaves open (docs/09-training.md):

@@ -1,0 +1,88 @@
+// Optimizer details nanoGPT relies on (issue 15): parameter groups with their own weight decay (decay on
+// matrices only), and a learning-rate schedule bound to Adam. Hand-worked values, then the refusals.
+#include <cmath>
+
+#include "helpers.h"
+#include "nn/optim.h"
+#include "tensor/creation.h"
+#include "tensor/random.h"
+
+using namespace qkv;
+using namespace qkv::nn;
+using Catch::Contains;
+
+TEST_CASE("optim groups: one AdamW step by hand, the matrix decays and the vector does not") {
+  // Adam's first step moves each entry by lr * m_hat / (sqrt(v_hat) + eps) = lr * sign(g) (m_hat = g,
+  // sqrt(v_hat) = |g|), after AdamW's decay p *= 1 - lr wd on the decayed group only.
+  Tensor w = tensor({1, -2}, {1, 2}).set_requires_grad();  // a [1,2] matrix: decays
+  Tensor b = tensor({1, -2}, {2}).set_requires_grad();     // a [2] vector: does not
+  const auto groups = decay_matrices_only({{"w", w}, {"b", b}}, 0.1);
+  REQUIRE(groups.size() == 2);
+  CHECK(groups[0].params[0].first == "w");
+  CHECK(groups[0].weight_decay == 0.1);
+  CHECK(groups[1].params[0].first == "b");
+  CHECK(groups[1].weight_decay == 0.0);
+  AdamW opt(groups, 0.1, 0.9, 0.99, 1e-8);
+  w.set_grad(tensor({0.5f, -0.25f}, {1, 2}));
+  b.set_grad(tensor({0.5f, -0.25f}, {2}));
+  opt.step();
+  // w: (1, -2) * (1 - 0.1 * 0.1) = (0.99, -1.98), then -0.1 sign(g): (0.89, -1.88)
+  CHECK_CLOSE(w.detach(), tensor({0.89f, -1.88f}, {1, 2}), 1e-6f, 1e-6f);
+  // b: no decay: (1, -2) - 0.1 sign(g) = (0.9, -1.9)
+  CHECK_CLOSE(b.detach(), tensor({0.9f, -1.9f}, {2}), 1e-6f, 1e-6f);
+  // the state names the parameters as one list would
+  const NamedTensors state = opt.state();
+  CHECK(state[1].first == "exp_avg.w");
+  CHECK(state[3].first == "exp_avg.b");
+}
+
+TEST_CASE("optim groups: groups of one decay equal the single-list optimizer bit for bit") {
+  manual_seed(20);
+  Tensor a1 = randn({3, 4}).set_requires_grad(), a2 = a1.detach().clone().set_requires_grad();
+  AdamW one({{"a", a1}}, 0.01, 0.9, 0.99, 1e-8, 0.1);
+  AdamW grouped(std::vector<ParamGroup>{ParamGroup{{{"a", a2}}, 0.1}}, 0.01, 0.9, 0.99, 1e-8);
+  for (int i = 0; i < 3; ++i) {
+    const Tensor g = randn({3, 4});
+    a1.set_grad(g);
+    a2.set_grad(g.clone());
+    one.step();
+    grouped.step();
+  }
+  CHECK(testing::bitwise_equal(a1.detach(), a2.detach()));
+}
+
+TEST_CASE("optim schedule: warmup then cosine at hand-worked steps, and Adam follows it") {
+  Schedule s{Schedule::cosine, 1e-3, 100, 2000, 1e-4};
+  CHECK(s.lr_at(0) == Approx(1e-5));     // 1e-3 * 1/100
+  CHECK(s.lr_at(49) == Approx(5e-4));    // halfway up
+  CHECK(s.lr_at(99) == Approx(1e-3));    // the top
+  CHECK(s.lr_at(100) == Approx(1e-3));   // cosine at progress 0
+  CHECK(s.lr_at(1050) == Approx(5.5e-4));  // progress 1/2: 1e-4 + 0.5 * 9e-4
+  CHECK(s.lr_at(2000) == Approx(1e-4));  // the end
+  CHECK(s.lr_at(5000) == Approx(1e-4));  // past the end: stays at min_lr
+  Tensor p = ones({2}).set_requires_grad();
+  AdamW opt({{"p", p}}, 0.5);
+  opt.set_schedule(s);
+  for (int64_t step = 0; step < 3; ++step) {
+    p.set_grad(ones({2}));
+    opt.step();
+    CHECK(opt.lr == Approx(s.lr_at(step)));
+  }
+}
+
+TEST_CASE("optim schedule and groups: bad values are named errors") {
+  Tensor p = ones({2}).set_requires_grad();
+  AdamW opt({{"p", p}});
+  CHECK_THAT(ERROR_OF(opt.set_schedule(Schedule{Schedule::cosine, 1e-3, 10, 100, 1e-2})),
+             Contains("Schedule: min_lr must be <= base_lr, got min_lr 0.01 and base_lr 0.001"));
+  CHECK_THAT(ERROR_OF(opt.set_schedule(Schedule{Schedule::cosine, 1e-3, 100, 10, 0})),
+             Contains("Schedule: total_steps must be >= warmup_steps, got total_steps 10 and warmup_steps 100"));
+  CHECK_THAT(ERROR_OF(opt.set_schedule(Schedule{Schedule::constant, -1, 0, 0, 0})),
+             Contains("Schedule") && Contains("base_lr"));
+  CHECK_THAT(ERROR_OF(opt.set_schedule(Schedule{Schedule::constant, 1e-3, -5, 0, 0})),
+             Contains("Schedule") && Contains("warmup_steps"));
+  CHECK_THAT(ERROR_OF(decay_matrices_only({{"p", p}}, -0.1)),
+             Contains("decay_matrices_only") && Contains("weight_decay"));
+  CHECK_THAT(ERROR_OF(AdamW(std::vector<ParamGroup>{ParamGroup{{{"p", p}}, -1.0}})),
+             Contains("Adam") && Contains("weight_decay"));
+}
