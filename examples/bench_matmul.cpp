@@ -1,7 +1,9 @@
-// bench_matmul: GFLOPS of qkv's GEMM on square n x n products, beside the naive loop and (when found at
-// configure time) OpenBLAS, each with 1 thread and with every thread. Leaves out non-square shapes.
-//   ./build/examples/bench_matmul          a human table with ratios
-//   ./build/examples/bench_matmul --csv    rows of impl,threads,n,gflops
+// bench_matmul: GFLOPS of qkv's GEMM on square n x n products, beside the naive loop, (when found at
+// configure time) OpenBLAS, and the machine's measured FMA peak on qkv's path, each with 1 thread and with
+// every thread. Leaves out non-square shapes.
+//   ./build/examples/bench_matmul          a human table with ratios and the fraction of peak
+//   ./build/examples/bench_matmul --csv    rows of impl,threads,n,gflops (impl peak: n is 0)
+//   QKV_ISA=avx2 ./build/examples/bench_matmul    qkv on its AVX2 kernel (the peak row follows the path)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +16,7 @@
 #include "support/cli.h"
 #include "tensor/creation.h"
 #include "tensor/gemm/gemm.h"
+#include "tensor/hardware.h"
 #include "tensor/parallel.h"
 
 #if QKV_BENCH_OPENBLAS
@@ -66,6 +69,11 @@ int main(int argc, char** argv) try {
   const bool csv = flags.on("csv");
   const int all_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<Row> rows;
+  for (int threads : {1, all_threads}) {
+    qkv::set_num_threads(threads);
+    rows.push_back({"peak", threads, 0, qkv::fma_peak_gflops(threads)});
+    if (all_threads == 1) break;
+  }
 
   for (int n : {32, 64, 128, 256, 512, 1024}) {
     // A, B: [n, n] standard normal; C = A B. 2 n^3 flops per product.
@@ -103,20 +111,24 @@ int main(int argc, char** argv) try {
       if (std::strcmp(r.impl, impl) == 0 && r.threads == threads && r.n == n) return r.gflops;
     return 0.0;
   };
+  const double peak1 = find("peak", 1, 0), peak_all = find("peak", all_threads, 0);
   std::printf("GFLOPS of C = A B, square n x n, float32 (best of many ~4 ms samples; %d threads = all)\n",
               all_threads);
-  std::printf("%6s %8s | %8s %8s %6s | %8s %8s %6s | %9s\n", "n", "naive", "qkv 1T", "oblas 1T", "ratio",
-              "qkv allT", "oblas aT", "ratio", "qkv aT/1T");
+  std::printf("qkv kernels: %s; measured FMA peak on that path: %.1f GFLOPS with 1 thread, %.1f with %d\n",
+              qkv::kernel_isa(), peak1, peak_all, all_threads);
+  std::printf("%6s %8s | %8s %8s %6s %6s | %8s %8s %6s | %9s\n", "n", "naive", "qkv 1T", "oblas 1T", "ratio",
+              "%peak", "qkv allT", "oblas aT", "ratio", "qkv aT/1T");
   for (int n : {32, 64, 128, 256, 512, 1024}) {
     const double q1 = find("qkv", 1, n), o1 = find("openblas", 1, n);
     const double qa = find("qkv", all_threads, n), oa = find("openblas", all_threads, n);
-    std::printf("%6d %8.2f | %8.2f %8.2f %6.2f | %8.2f %8.2f %6.2f | %9.2f\n", n, find("naive", 1, n), q1, o1,
-                o1 > 0 ? q1 / o1 : 0.0, qa, oa, oa > 0 ? qa / oa : 0.0, qa / q1);
+    std::printf("%6d %8.2f | %8.2f %8.2f %6.2f %6.1f | %8.2f %8.2f %6.2f | %9.2f\n", n, find("naive", 1, n), q1,
+                o1, o1 > 0 ? q1 / o1 : 0.0, 100 * q1 / peak1, qa, oa, oa > 0 ? qa / oa : 0.0, qa / q1);
   }
-  std::printf("ratio = qkv / OpenBLAS at the same thread count (0 when OpenBLAS was not found).\n");
+  std::printf("ratio = qkv / OpenBLAS at the same thread count (0 when OpenBLAS was not found);\n"
+              "%%peak = qkv 1T / the measured 1-thread FMA peak of qkv's path.\n");
 #if QKV_BENCH_OPENBLAS
-  // On AVX-512 CPUs OpenBLAS picks AVX-512 kernels; qkv uses AVX2+FMA only. OPENBLAS_CORETYPE=Haswell
-  // (or Zen) in the environment makes OpenBLAS use its AVX2 kernels too, for a like-for-like comparison.
+  // OpenBLAS picks its kernels from the CPU unless OPENBLAS_CORETYPE (e.g. Haswell: AVX2) says otherwise;
+  // compare like with like: QKV_ISA=avx2 beside OPENBLAS_CORETYPE=Haswell, or neither variable set.
   std::printf("OpenBLAS kernels: %s\n", openblas_get_corename());
 #endif
   return 0;
