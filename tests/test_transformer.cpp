@@ -59,6 +59,26 @@ TEST_CASE("transformer: model shapes and named errors") {
   CHECK_THAT(ERROR_OF(gpt.forward(full({1, 2}, 11))), Contains("index_select") && Contains("11"));
 }
 
+TEST_CASE("transformer: GPT's FFN is GELU and the encoder-decoder's ReLU unless the config chooses") {
+  manual_seed(3);
+  const TransformerConfig unset{11, tiny_block(true), 1, 6};
+  REQUIRE(!unset.block.activation);
+  GPT gpt(unset);
+  EncoderDecoder seq2seq(unset);
+  CHECK(gpt.config.block.activation == Activation::gelu);  // stored filled in, as checkpoints write it
+  CHECK(seq2seq.config.block.activation == Activation::relu);
+  // The FFN really computes GELU: on an input with negative pre-activations the two differ.
+  const PositionWiseFFN& ffn = *gpt.blocks[0]->ffn;
+  CHECK(ffn.activation() == Activation::gelu);
+  CHECK(seq2seq.decoder->blocks[0]->ffn->activation() == Activation::relu);
+  const Tensor x = randn({1, 3, 8}), h = ffn.dense1->forward(x);
+  CHECK(testing::bitwise_equal(ffn.forward(x), ffn.dense2->forward(gelu(h))));
+  CHECK(!testing::bitwise_equal(ffn.forward(x), ffn.dense2->forward(relu(h))));
+  TransformerConfig chosen = unset;
+  chosen.block.activation = Activation::relu;
+  CHECK(GPT(chosen).blocks[0]->ffn->activation() == Activation::relu);
+}
+
 TEST_CASE("transformer: the decoders are causal, the encoder ignores padding") {
   manual_seed(3);
   GPT gpt(TransformerConfig{11, tiny_block(true), 2, 6});
