@@ -48,6 +48,11 @@ double fraction(const char* op, const char* name, double value) {
   return value;
 }
 
+double probability_mass(const char* op, const char* name, double value) {
+  if (!(value > 0 && value <= 1)) refuse(op, name, "in (0, 1]", number_text(value));
+  return value;
+}
+
 double non_negative_number(const char* op, const char* name, double value) {
   if (!(value >= 0 && std::isfinite(value))) refuse(op, name, "finite and >= 0", number_text(value));
   return value;

@@ -15,6 +15,8 @@ int64_t non_negative(const char* op, const char* name, int64_t value);
 // Numbers are taken and returned as double, so an optimizer's hyperparameters keep what the user wrote
 // (a float converts to double exactly, and its message reads as the float: "got 0.1").
 double fraction(const char* op, const char* name, double value);
+// A share of probability that must not be empty: nucleus sampling's top_p ((0, 1]).
+double probability_mass(const char* op, const char* name, double value);
 // A learning rate, a weight decay: finite and >= 0.
 double non_negative_number(const char* op, const char* name, double value);
 // A divisor's guard or a bound: layer norm's and Adam's eps, a clipping norm (finite and > 0; an eps of
