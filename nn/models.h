@@ -47,6 +47,12 @@ class TransformerDecoder : public Module {
   Tensor forward(const Tensor& tgt, const Tensor& enc_outputs, const Mask& enc_mask);
   // ragged tgt (N tokens), enc_outputs [Ns,D] of the ragged source split at src_splits -> logits [N,V]
   Tensor forward(const RaggedBatch& tgt, const Tensor& enc_outputs, const std::vector<int64_t>& src_splits);
+  // With a key/value cache (nn/kv_cache.h, models_cached.cpp): tgt [B,T] the new target tokens (counts[b]
+  // real, the rest padding) -> logits [B,T,V], bitwise those of the forward above over the whole prefix.
+  // Runs under NoGrad.
+  Tensor forward(const Tensor& tgt, const Tensor& enc_outputs, const Mask& enc_mask, KVCache& cache,
+                 const std::vector<int64_t>& counts = {});
+  KVCache make_cache(int64_t batch) const;  // empty, for batch sequences of up to max_len tokens
   std::shared_ptr<Embedding> embedding;
   std::shared_ptr<PositionalEncoding> pos_encoding;
   std::vector<std::shared_ptr<TransformerDecoderBlock>> blocks;
@@ -73,6 +79,11 @@ class GPT : public Module {
  public:
   explicit GPT(const TransformerConfig& config);  // uses max_len as the context length
   Tensor forward(const Tensor& ids);              // ids [B,T] -> logits [B,T,V]
+  // With a key/value cache (nn/kv_cache.h, models_cached.cpp): ids [B,T] the new tokens of each sequence
+  // (counts[b] real, the rest padding) -> logits [B,T,V], bitwise those of forward over the whole prefix.
+  // A sequence may not pass max_len tokens (a named error). Runs under NoGrad.
+  Tensor forward(const Tensor& ids, KVCache& cache, const std::vector<int64_t>& counts = {});
+  KVCache make_cache(int64_t batch) const;  // empty, for batch sequences of up to max_len tokens
   // The last stage of forward: x [B,T,D] from the blocks -> logits [B,T,V] (final norm, output layer).
   Tensor logits(const Tensor& x) const;
   std::shared_ptr<Embedding> tok_emb;

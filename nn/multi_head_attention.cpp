@@ -83,6 +83,40 @@ Tensor MultiHeadAttention::rotate(const Tensor& x, int64_t pos_offset) const {
   return rope_base > 0 ? rope(x, num_heads, pos_offset, rope_base) : x;  // [B,T,D] -> [B,T,D]
 }
 
+Tensor MultiHeadAttention::forward_cached(const Tensor& x, KVCache& cache, int64_t layer,
+                                          const CacheStep& step) {
+  if (x.dim() != 3 || x.size(0) != cache.batch() || x.size(1) != step.T || x.size(2) != num_hiddens)
+    fail("MultiHeadAttention", "cached self-attention expects new tokens [B,T,D] = [" +
+                                   std::to_string(cache.batch()) + "," + std::to_string(step.T) + "," +
+                                   std::to_string(num_hiddens) + "], got " + to_string(x.shape()));
+  // The joint projection forward uses, on the new tokens only: [B,T,D] -> [B,T,3D] -> q, k, v [B,T,D]
+  const Tensor w = concat({W_q->weight, W_k->weight, W_v->weight}, 0);  // [3D, D]
+  const Tensor b = W_q->bias.defined() ? concat({W_q->bias, W_k->bias, W_v->bias}, 0) : Tensor();
+  const Tensor qkv = linear(x, w, b);
+  Tensor q = narrow(qkv, 2, 0, num_hiddens), k = narrow(qkv, 2, num_hiddens, num_hiddens);
+  const Tensor v = narrow(qkv, 2, 2 * num_hiddens, num_hiddens);
+  if (rope_base > 0) {
+    // Rotary positions turn q and k by their positions: new token i of sequence b sits at starts[b] + i
+    // (the cached keys were turned when they were new).
+    std::vector<Tensor> qs, ks;
+    for (int64_t s = 0; s < cache.batch(); ++s) {
+      qs.push_back(rotate(narrow(q, 0, s, 1), step.starts[s]));
+      ks.push_back(rotate(narrow(k, 0, s, 1), step.starts[s]));
+    }
+    q = concat(qs, 0);
+    k = concat(ks, 0);
+  }
+  const auto [keys, values] = cache.append(layer, k, v, step);  // [B,S,D] each
+  // keep [B,T,S]: bottom-right aligned causal, each sequence its own length. The materialised kernel: its
+  // rows have the bits of a full forward's that uses it too (the flash kernel's differ in rounding).
+  const AttentionOptions options{.keep = step.keep,
+                                 .weights = need_weights ? &attention_weights : nullptr,
+                                 .kernel = kernels::AttentionKernel::materialised};
+  if (!need_weights) attention_weights = Tensor();
+  const Tensor out = multi_head_attention(q, keys, values, num_heads, options);
+  return W_o->forward(out);  // [B,T,D] -> [B,T,D]
+}
+
 SelfAttention::SelfAttention(int64_t d_model, int64_t d_head, float dropout)
     : dropout_(check::fraction("SelfAttention", "dropout", dropout)) {
   W_q = register_module("W_q", std::make_shared<Linear>(d_model, d_head, false));

@@ -6,6 +6,7 @@
 // SelfAttention is the single-head case with its own output projection, the simplest of them.
 #pragma once
 #include "nn/attention.h"
+#include "nn/kv_cache.h"
 
 namespace qkv::nn {
 
@@ -20,6 +21,10 @@ class MultiHeadAttention : public Module {
   // queries [B,T,query_size], keys [B,S,key_size], values [B,S,value_size] -> [B,T,num_hiddens].
   // With a Mask::ragged (nn/ragged.h): queries [Nq,query_size], keys and values [Nk,...] -> [Nq,num_hiddens].
   Tensor forward(const Tensor& queries, const Tensor& keys, const Tensor& values, const Mask& mask = {});
+  // Causal self-attention of new tokens x [B,T,D] over everything `layer` of the cache holds and
+  // themselves (nn/kv_cache.h): their keys and values are appended, then -> [B,T,num_hiddens]. The same
+  // bits, row for row, as forward(x, x, x, Mask::causal()) over the whole sequence. Inference only.
+  Tensor forward_cached(const Tensor& x, KVCache& cache, int64_t layer, const CacheStep& step);
 
   std::shared_ptr<Linear> W_q, W_k, W_v, W_o;
   Tensor attention_weights;  // [B,H,T,S] from the last forward, one map per head

@@ -92,6 +92,14 @@ Tensor TransformerEncoderBlock::forward(const Tensor& x, const Mask& mask) {
   return residual(*addnorm2, norm_first_, y, [&](const Tensor& h) { return ffn->forward(h); });
 }
 
+Tensor TransformerEncoderBlock::forward_cached(const Tensor& x, KVCache& cache, int64_t layer,
+                                               const CacheStep& step) {
+  const Tensor y = residual(*addnorm1, norm_first_, x, [&](const Tensor& h) {
+    return attention->forward_cached(h, cache, layer, step);
+  });
+  return residual(*addnorm2, norm_first_, y, [&](const Tensor& h) { return ffn->forward(h); });
+}
+
 TransformerDecoderBlock::TransformerDecoderBlock(const BlockConfig& c) : norm_first_(c.norm_first) {
   validate(c, "TransformerDecoderBlock");
   attention1 = register_module("attention1", make_attention(c));
@@ -108,6 +116,18 @@ Tensor TransformerDecoderBlock::forward(const Tensor& x, const Tensor& enc_outpu
   const Tensor y = residual(*addnorm1, norm_first_, x,
                             [&](const Tensor& h) { return attention1->forward(h, h, h, self_mask); });
   // 2. cross-attention: queries [B,T,D] from the decoder, keys and values [B,S,D] from the encoder
+  const Tensor z = residual(*addnorm2, norm_first_, y, [&](const Tensor& h) {
+    return attention2->forward(h, enc_outputs, enc_outputs, enc_mask);
+  });
+  return residual(*addnorm3, norm_first_, z, [&](const Tensor& h) { return ffn->forward(h); });
+}
+
+Tensor TransformerDecoderBlock::forward_cached(const Tensor& x, const Tensor& enc_outputs,
+                                               const Mask& enc_mask, KVCache& cache, int64_t layer,
+                                               const CacheStep& step) {
+  const Tensor y = residual(*addnorm1, norm_first_, x, [&](const Tensor& h) {
+    return attention1->forward_cached(h, cache, layer, step);
+  });
   const Tensor z = residual(*addnorm2, norm_first_, y, [&](const Tensor& h) {
     return attention2->forward(h, enc_outputs, enc_outputs, enc_mask);
   });

@@ -68,6 +68,8 @@ class TransformerEncoderBlock : public Module {
   explicit TransformerEncoderBlock(const BlockConfig& config);
   // x [B,S,D]; mask usually from the source valid_lens (causal for a decoder-only model)
   Tensor forward(const Tensor& x, const Mask& mask = {});
+  // Causal, with a key/value cache (nn/kv_cache.h): x [B,T,D] the new tokens -> [B,T,D]
+  Tensor forward_cached(const Tensor& x, KVCache& cache, int64_t layer, const CacheStep& step);
   std::shared_ptr<MultiHeadAttention> attention;
   std::shared_ptr<PositionWiseFFN> ffn;
   std::shared_ptr<AddNorm> addnorm1, addnorm2;
@@ -83,6 +85,9 @@ class TransformerDecoderBlock : public Module {
   // self_mask is causal (with Mask::ragged for a ragged batch, whose x and enc_outputs are [N,D] rows).
   Tensor forward(const Tensor& x, const Tensor& enc_outputs, const Mask& enc_mask,
                  const Mask& self_mask = Mask::causal());
+  // With a key/value cache for the self-attention (nn/kv_cache.h): x [B,T,D] the new target tokens
+  Tensor forward_cached(const Tensor& x, const Tensor& enc_outputs, const Mask& enc_mask, KVCache& cache,
+                        int64_t layer, const CacheStep& step);
   std::shared_ptr<MultiHeadAttention> attention1;  // masked (causal) self-attention
   std::shared_ptr<MultiHeadAttention>
       attention2;  // cross-attention: queries from x, keys/values from the encoder

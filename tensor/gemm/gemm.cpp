@@ -258,7 +258,9 @@ void gemm(const GemmArgs& g) {
   // The path depends on the shape only, never on the thread count: direct and blocked add the k terms in
   // different groupings (blocked sums KC slices separately), and the bits must not depend on the threads.
   const int64_t work = g.M * g.N * g.K;  // multiply-adds
-  auto path = work <= kDirectMaxWork ? direct_gemm : blocked_gemm;
+  // Nor on M: past one KC slice only the blocked path runs, so one row of C has the same bits alone as in
+  // a tall product (a key/value cache computes one row where the full forward computes many).
+  auto path = work <= kDirectMaxWork && g.K <= kKC ? direct_gemm : blocked_gemm;
   // (parallel_for would run one thread inline too, but through a std::function: 1% of a 64^3 product.)
   if (work < kParallelMinWork || get_num_threads() == 1) return path(g, kern, 0, g.M, 0, g.N);
 
