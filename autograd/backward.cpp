@@ -5,6 +5,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
+#include "autograd/profiler.h"
 #include "tensor/elementwise.h"
 
 namespace qkv {
@@ -79,6 +80,7 @@ void Node::release() {
 
 Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, std::vector<Tensor> saved,
               BackwardFn backward) {
+  if (profiler::enabled()) profiler::forward_done(name);  // the op's kernel has just run
   if (!is_grad_enabled()) return out;
   bool any = false;
   std::vector<Edge> edges;
@@ -150,7 +152,10 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
     if (it == pending.end()) continue;  // no gradient reached this node (e.g. every path was undefined)
     Tensor grad = std::move(it->second);
     pending.erase(it);
+    const auto started =
+        profiler::enabled() ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     std::vector<Tensor> grads = node->apply(grad);
+    const auto applied = profiler::enabled() ? std::chrono::steady_clock::now() : started;
     for (size_t i = 0; i < grads.size(); ++i) {
       const Edge& e = node->edges()[i];
       if (!grads[i].defined() || !e.needs_grad()) continue;
@@ -160,6 +165,11 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
         Tensor& slot = pending[e.node.get()];
         slot = slot.defined() ? kernels::add(slot, grads[i]) : grads[i];
       }
+    }
+    if (profiler::enabled()) {  // the node's backward, then the sums its gradients went into
+      const auto done = std::chrono::steady_clock::now();
+      profiler::backward_took(node->name(), std::chrono::duration<double>(applied - started).count());
+      profiler::backward_took("accumulate_grad", std::chrono::duration<double>(done - applied).count());
     }
     if (!retain_graph) node->release();
   }
