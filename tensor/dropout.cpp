@@ -7,6 +7,7 @@
 #include "tensor/checks.h"
 #include "tensor/loops/grain.h"
 #include "tensor/parallel.h"
+#include "tensor/simd/isa.h"
 
 namespace qkv::kernels {
 namespace {
@@ -16,13 +17,9 @@ void check_dropout_p(const char* op, float p) { check::fraction(op, "p", p); }
 // Inverted dropout over the entries [begin, end) of x: out = x * factor, factor 0 (dropped) or keep_scale
 // (kept). Entry i takes stream.bits32(i) as a 32-bit uniform u / 2^32 and is dropped when that is below p,
 // i.e. when u < threshold = ceil(p 2^32): probability p to within 2^-32. Compared as integers, no float
-// is built, and entry i's draw is the same whichever thread makes it. On x86-64 the compiler also emits
-// an AVX2 copy of the loop (8 draws per instruction instead of 4), picked at load time on CPUs with it.
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target_clones("avx2", "default")))
-#endif
-void dropout_range(const float* x, float* out, int64_t begin, int64_t end, CounterStream stream,
-                   uint32_t threshold, float keep_scale) {
+// is built, and entry i's draw is the same whichever thread makes it.
+[[gnu::always_inline]] inline void dropout_loop(const float* x, float* out, int64_t begin, int64_t end,
+                                                CounterStream stream, uint32_t threshold, float keep_scale) {
   // Segments of at most 4G entries share the high half of i, so bits32's key is taken once per segment;
   // the loop over a segment has only 32-bit arithmetic and a select, which the compiler vectorises.
   constexpr int64_t kSegment = int64_t{1} << 32;
@@ -35,6 +32,35 @@ void dropout_range(const float* x, float* out, int64_t begin, int64_t end, Count
     }
     first = last;
   }
+}
+
+// The loop compiled for each instruction set, picked by simd::active_isa() (tensor/simd/isa.h): the
+// compiler vectorises it 4, 8 or 16 draws per instruction. Integer arithmetic and one multiply per entry:
+// the same bits on every path.
+void dropout_portable(const float* x, float* out, int64_t begin, int64_t end, CounterStream stream,
+                      uint32_t threshold, float keep_scale) {
+  dropout_loop(x, out, begin, end, stream, threshold, keep_scale);
+}
+#if QKV_HAVE_X86_KERNELS
+[[gnu::target("avx2")]] void dropout_avx2(const float* x, float* out, int64_t begin, int64_t end,
+                                          CounterStream stream, uint32_t threshold, float keep_scale) {
+  dropout_loop(x, out, begin, end, stream, threshold, keep_scale);
+}
+[[gnu::target("avx512f,avx512vl,avx512bw,avx512dq")]] void dropout_avx512(
+    const float* x, float* out, int64_t begin, int64_t end, CounterStream stream, uint32_t threshold,
+    float keep_scale) {
+  dropout_loop(x, out, begin, end, stream, threshold, keep_scale);
+}
+#endif
+
+using DropoutRange = void (*)(const float*, float*, int64_t, int64_t, CounterStream, uint32_t, float);
+DropoutRange dropout_range() {
+  [[maybe_unused]] const simd::Isa isa = simd::active_isa();
+#if QKV_HAVE_X86_KERNELS
+  if (isa == simd::Isa::avx512) return dropout_avx512;
+  if (isa == simd::Isa::avx2) return dropout_avx2;
+#endif
+  return dropout_portable;
 }
 
 }  // namespace
@@ -58,8 +84,9 @@ Tensor dropout(const Tensor& x, float p, CounterStream stream) {
   const float* in = x.data();
   float* out = y.mutable_data();
   const int64_t n = x.numel();
+  const DropoutRange range = dropout_range();
   parallel_for(n, kElementwiseGrain, [=](int64_t begin, int64_t end) {
-    dropout_range(in, out, begin, end, stream, threshold, keep_scale);
+    range(in, out, begin, end, stream, threshold, keep_scale);
   });
   return y;
 }

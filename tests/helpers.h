@@ -1,6 +1,7 @@
 // Small helpers shared by the tests: closeness checks that print both tensors on failure.
 #pragma once
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -23,9 +24,12 @@ inline bool allclose(const Tensor& a, const Tensor& b, float atol = 1e-5f, float
   return true;
 }
 
-// Same shape and the very same bits.
+// Same shape and the very same bits: compared as bytes, so NaN equals the same NaN and -0 differs from +0
+// (float's == would say the opposite of both).
 inline bool bitwise_equal(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && a.to_vector() == b.to_vector();
+  if (a.shape() != b.shape()) return false;
+  const std::vector<float> x = a.to_vector(), y = b.to_vector();
+  return std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
 }
 
 // Put in a test that changes the thread count: restores the count it found when the test ends, even by a
