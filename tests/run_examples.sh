@@ -20,12 +20,15 @@ tail -n 1 "$out/sort.log" | grep -q "^exact-match accuracy: 100.0%" || { echo "r
 run ./build/examples/train_reverse --steps 60 --threads 1 --out "$out/det1"
 run ./build/examples/train_reverse --steps 60 --threads 2 --out "$out/det2"
 run cmp "$out/det1/reverse.safetensors" "$out/det2/reverse.safetensors"
+# A few steps of the character GPT on the default text (README.md + docs/*.md), then text from it.
+run ./build/examples/train_chargpt --steps 30 --eval-interval 15 --eval-iters 2 --out "$out/chargpt"
+run ./build/examples/train_chargpt --sample "$out/chargpt/chargpt.safetensors" --prompt "The " --max-new-tokens 60
 run ./build/examples/bench_matmul --csv
 run ./build/examples/bench_train --steps 3 --csv
 run ./build/tests/qkv_tests "attention: the two common masking bugs*"
 run ./build/tests/qkv_tests "multi-head attention: the course's shapes"
 for f in "$out"/pe/positional_curves.svg "$out"/pe/positional_heatmap.svg "$out"/reverse/loss.svg \
-         "$out"/reverse/cross_attention.svg "$out"/reverse_eval/cross_attention.svg; do
+         "$out"/reverse/cross_attention.svg "$out"/reverse_eval/cross_attention.svg "$out"/chargpt/loss.svg; do
   grep -q "</svg>" "$f" || { echo "run_examples: $f is not a whole SVG"; exit 1; }
 done
 rm -rf "$out"
