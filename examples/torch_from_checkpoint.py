@@ -96,6 +96,11 @@ def config_of(path, metadata, tensors):
     if c["activation"] not in ("relu", "gelu"):
         raise Refused(f'{path}: metadata "activation" must be relu or gelu, got {c["activation"]!r}')
     c["bias"], c["norm_first"] = bool(c["bias"]), bool(c["norm_first"]) or kind == "GPT"
+    # The modern block options (issue 15) are not rebuilt here: refuse them rather than build another model.
+    plain = {"norm": "layer_norm", "ffn": "mlp", "rope": "0", "ffn_bias": "1", "norm_bias": "1", "tie_embeddings": "0"}
+    modern = [f"{k}={metadata[k]}" for k, v in plain.items() if metadata.get(k, v) != v]
+    if modern:
+        raise Refused(f"{path}: this script rebuilds the classic blocks only, the checkpoint has {', '.join(modern)}")
     return kind, c
 
 
