@@ -1,6 +1,9 @@
-// vector_math.h: the AVX2 polynomials and the portable std:: loops, each against double-precision
-// references over dense grids, special values (+-inf, NaN, far tails) and every tail length.
+// vector_math.h: the AVX-512 and AVX2 polynomials and the portable std:: loops, each against
+// double-precision references over dense grids, special values (+-inf, NaN, far tails) and every tail
+// length; and AVX-512 against AVX2, bit for bit.
 #include <cmath>
+#include <cstring>
+#include <functional>
 #include <limits>
 #include <vector>
 
@@ -14,7 +17,7 @@ namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-// Runs the checks once per implementation: portable, then AVX2 where the CPU has it.
+// Runs the checks once per implementation: portable, then AVX2 and AVX-512 where the CPU has them.
 template <class F>
 void for_each_implementation(F check) {
   qkv::testing::RestoreIsa restore;
@@ -185,4 +188,65 @@ TEST_CASE("vector_math: sum and sum_sq_dev against double loops, for every tail 
       CHECK(std::abs(vmath::sum_sq_dev(x.data(), mean, n) - want_sq) <= 1e-12 * (1 + want_sq));
     }
   });
+}
+
+TEST_CASE("vector_math: AVX-512 and AVX2 give the same bits for every function and every tail length") {
+  if (!qkv::simd::cpu_supports(qkv::simd::Isa::avx512)) {
+    WARN("SKIPPED: this CPU (or build) has no AVX-512 path to compare with AVX2");
+    return;
+  }
+  qkv::testing::RestoreIsa restore;
+  // Values from the far left tail to the right, the special ones, and lengths 0..70 (every tail of 8 and
+  // 16 lanes) and 1000.
+  std::vector<float> x, y;
+  for (int i = 0; i < 1000; ++i) {
+    x.push_back(-30.0f + 0.0371f * float(i));
+    y.push_back(std::sin(0.7f * float(i)));
+  }
+  for (float special : {kInf, -kInf, std::numeric_limits<float>::quiet_NaN(), 0.0f, -0.0f, -87.4f, -1e-30f})
+    x[size_t(x.size() / 3 + x.size() % 7)] = special, x.push_back(special);
+  x.resize(1000);
+  const std::vector<float> nonpositive = [&] {
+    std::vector<float> v;
+    for (float e : x) v.push_back(std::isnan(e) ? e : -std::abs(e));
+    return v;
+  }();
+  // Every output of every function, as bytes, on one path.
+  auto outputs = [&](qkv::simd::Isa isa) {
+    qkv::simd::set_isa(isa);
+    std::vector<std::vector<float>> out;
+    std::vector<double> sums;
+    for (int64_t n : [] {
+           std::vector<int64_t> ns;
+           for (int64_t n = 0; n <= 70; ++n) ns.push_back(n);
+           ns.push_back(1000);
+           return ns;
+         }()) {
+      const size_t len = static_cast<size_t>(n);
+      std::vector<float> a(len), b(len), c(len), d(len);
+      vmath::exp_nonpositive(nonpositive.data(), a.data(), n);
+      vmath::normal_cdf(x.data(), b.data(), n);
+      vmath::gelu(x.data(), c.data(), d.data(), n);
+      out.insert(out.end(), {a, b, c, d});
+      vmath::gelu_backward(y.data(), x.data(), d.data(), a.data(), n);
+      out.push_back(a);
+      if (n > 0) sums.push_back(vmath::max(x.data(), n));
+      sums.push_back(vmath::sum(x.data() + 100, n > 900 ? 900 : n));
+      sums.push_back(vmath::sum_sq_dev(y.data(), 0.1, n));
+      sums.push_back(vmath::dot(x.data() + 100, y.data(), n > 900 ? 900 : n));
+      sums.push_back(vmath::exp_shifted_sum(y.data(), 1.0f, b.data(), n));
+      out.push_back(b);
+    }
+    return std::make_pair(out, sums);
+  };
+  const auto [wide_out, wide_sums] = outputs(qkv::simd::Isa::avx512);
+  const auto [narrow_out, narrow_sums] = outputs(qkv::simd::Isa::avx2);
+  REQUIRE(wide_out.size() == narrow_out.size());
+  for (size_t i = 0; i < wide_out.size(); ++i) {
+    INFO("output " << i);
+    REQUIRE(wide_out[i].size() == narrow_out[i].size());
+    CHECK(std::memcmp(wide_out[i].data(), narrow_out[i].data(), wide_out[i].size() * sizeof(float)) == 0);
+  }
+  REQUIRE(wide_sums.size() == narrow_sums.size());
+  CHECK(std::memcmp(wide_sums.data(), narrow_sums.data(), wide_sums.size() * sizeof(double)) == 0);
 }

@@ -8,13 +8,15 @@
 
 #include "tensor/simd/isa.h"
 #include "tensor/simd/vector_math_avx2.h"
+#include "tensor/simd/vector_math_avx512.h"
 
 namespace qkv::kernels::vmath {
 namespace {
 
 #if QKV_HAVE_X86_KERNELS
-// The AVX2 loops also serve the AVX-512 path, which must give the same bits (isa.h).
+// The AVX2 reductions also serve the AVX-512 path (see vector_math_avx512.cpp for why).
 bool avx2_on() { return simd::active_isa() != simd::Isa::portable; }
+bool avx512_on() { return simd::active_isa() == simd::Isa::avx512; }
 #endif
 
 // Phi(x) and phi(x), the standard normal's distribution and density, evaluated in double: Phi through
@@ -28,12 +30,17 @@ float pdf_of(float x) {
 
 }  // namespace
 
-// Each function: the AVX2 version when on, else the loop below it.
+// Each function: the AVX-512 version (elementwise loops only) or the AVX2 version when on, else the loop
+// below it.
 #if QKV_HAVE_X86_KERNELS
 #define QKV_VMATH_DISPATCH(call) \
   if (avx2_on()) return avx2::call
+#define QKV_VMATH_DISPATCH_WIDE(call) \
+  if (avx512_on()) return avx512::call;  \
+  QKV_VMATH_DISPATCH(call)
 #else  // only the loops exist; QKV_ISA is still read, so a bad value is never ignored
 #define QKV_VMATH_DISPATCH(call) (void)simd::active_isa()
+#define QKV_VMATH_DISPATCH_WIDE(call) QKV_VMATH_DISPATCH(call)
 #endif
 
 float max(const float* x, int64_t n) {
@@ -44,7 +51,7 @@ float max(const float* x, int64_t n) {
 }
 
 void exp_nonpositive(const float* x, float* y, int64_t n) {
-  QKV_VMATH_DISPATCH(exp_nonpositive(x, y, n));
+  QKV_VMATH_DISPATCH_WIDE(exp_nonpositive(x, y, n));
   for (int64_t j = 0; j < n; ++j) y[j] = std::exp(x[j]);
 }
 
@@ -76,12 +83,12 @@ double dot(const float* a, const float* b, int64_t n) {
 }
 
 void normal_cdf(const float* x, float* cdf, int64_t n) {
-  QKV_VMATH_DISPATCH(normal_cdf(x, cdf, n));
+  QKV_VMATH_DISPATCH_WIDE(normal_cdf(x, cdf, n));
   for (int64_t j = 0; j < n; ++j) cdf[j] = cdf_of(x[j]);
 }
 
 void gelu(const float* x, float* y, float* cdf, int64_t n) {
-  QKV_VMATH_DISPATCH(gelu(x, y, cdf, n));
+  QKV_VMATH_DISPATCH_WIDE(gelu(x, y, cdf, n));
   for (int64_t j = 0; j < n; ++j) {
     cdf[j] = cdf_of(x[j]);
     y[j] = x[j] * cdf[j];
@@ -89,10 +96,11 @@ void gelu(const float* x, float* y, float* cdf, int64_t n) {
 }
 
 void gelu_backward(const float* g, const float* x, const float* cdf, float* dx, int64_t n) {
-  QKV_VMATH_DISPATCH(gelu_backward(g, x, cdf, dx, n));
+  QKV_VMATH_DISPATCH_WIDE(gelu_backward(g, x, cdf, dx, n));
   for (int64_t j = 0; j < n; ++j) dx[j] = g[j] * (cdf[j] + x[j] * pdf_of(x[j]));
 }
 
 #undef QKV_VMATH_DISPATCH
+#undef QKV_VMATH_DISPATCH_WIDE
 
 }  // namespace qkv::kernels::vmath

@@ -3,12 +3,14 @@
 // and layer norm. Internal to tensor/ (softmax.cpp, attention.cpp, elementwise.cpp and
 // layer_norm.cpp call them on one row or one range at a time).
 //
-// Two implementations behind each function, picked at run time like the GEMM micro-kernel:
+// Implementations behind each function, picked at run time like the GEMM micro-kernel (simd/isa.h):
+//   AVX-512  (vector_math_avx512.cpp): the elementwise loops 16 lanes at a time, the AVX2 reductions;
 //   AVX2+FMA (vector_math_avx2.cpp): 8 lanes at a time with polynomials fitted for float32
 //            (docs/derivations/vector_math.md shows the fits and their measured errors);
 //   portable (vector_math.cpp): one element at a time with std::exp and std::erfc.
-// Both stay within a few float32 ulps of the exact value (tests/test_vector_math.cpp checks it against
-// double-precision references); they are not bitwise equal to each other. Each is deterministic: an
+// All stay within a few float32 ulps of the exact value (tests/test_vector_math.cpp checks it against
+// double-precision references). AVX-512 and AVX2 are bitwise equal (the same operations per element, the
+// same 8 partial sums); portable differs from them in the last bits. Each is deterministic: an
 // element's result depends only on its own inputs, and a reduction adds in one fixed order, so any split
 // of the rows across threads gives the same bits.
 // Leaves out: a general-purpose exp (kernels::exp is std::exp), other instruction sets.
@@ -47,6 +49,6 @@ void gelu(const float* x, float* y, float* cdf, int64_t n);
 // GELU backward: dx[j] = g[j] * (cdf[j] + x[j] phi(x[j])), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
 void gelu_backward(const float* g, const float* x, const float* cdf, float* dx, int64_t n);
 
-// Which loops run (portable or AVX2) is simd::active_isa() (tensor/simd/isa.h), checked on every call.
+// Which loops run (portable, AVX2 or AVX-512) is simd::active_isa() (tensor/simd/isa.h), checked on every call.
 
 }  // namespace qkv::kernels::vmath

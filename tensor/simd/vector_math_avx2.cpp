@@ -9,8 +9,10 @@
 //   a >= 1:  erfc(a) = exp(-a^2) Q(t), t = 1 / (1 + a / 2), Q of degree 8 (relative error 5e-9), so the
 //            left tail Phi(x) = erfc(a) / 2 keeps its relative accuracy down to 1e-38 instead of being
 //            1 - (something close to 1).
-// The coefficients are least-squares fits with minimax reweighting, in docs/derivations/vector_math.md.
+// The coefficients (vector_math_polynomials.h) are least-squares fits with minimax reweighting, in
+// docs/derivations/vector_math.md.
 #include "tensor/simd/vector_math_avx2.h"
+#include "tensor/simd/vector_math_polynomials.h"
 
 #include <immintrin.h>
 
@@ -31,35 +33,30 @@ __m256 polynomial(__m256 t, const float (&c)[N]) {
   return r;
 }
 
-constexpr float kExpPoly[] = {1.0f,          1.0f,           0.499999911f,  0.166664198f,
-                              0.0416682251f, 0.00837482233f, 0.00138368271f};
-constexpr float kErfPoly[] = {1.12837911f,    -0.37612325f,   0.112801798f,
-                              -0.0267113093f, 0.00491754897f, -0.000563141308f};
-constexpr float kErfcPoly[] = {-5.51833182e-06f, 0.282232046f,  0.280671328f,  0.254699647f, 0.152341872f,
-                               0.117009163f,     0.0105297081f, -0.174956396f, 0.0779006183f};
+using namespace poly;  // kExp, kErf, kErfc and the constants (vector_math_polynomials.h)
 
 // e^x for x <= 0. x < -87.3 (where e^x leaves float's normal range) gives 0; NaN stays NaN.
 __m256 exp_nonpositive(__m256 x) {
-  const __m256 clamped = _mm256_max_ps(splat(-87.3f), x);  // max_ps(a, NaN) is NaN: NaN stays
-  const __m256 k = _mm256_round_ps(_mm256_mul_ps(clamped, splat(1.44269504f)),
+  const __m256 clamped = _mm256_max_ps(splat(kExpLowest), x);  // max_ps(a, NaN) is NaN: NaN stays
+  const __m256 k = _mm256_round_ps(_mm256_mul_ps(clamped, splat(kLog2e)),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   // r = x - k ln2 with ln2 in two parts (hi + lo): FMA keeps k * hi exact, so r loses nothing.
-  __m256 r = _mm256_fmadd_ps(k, splat(-0.693147182f), clamped);
-  r = _mm256_fmadd_ps(k, splat(1.90465421e-09f), r);
+  __m256 r = _mm256_fmadd_ps(k, splat(kMinusLn2Hi), clamped);
+  r = _mm256_fmadd_ps(k, splat(kMinusLn2Lo), r);
   // 2^k: k + 127 in the exponent field of a float (k >= -126 here, so the field stays >= 1).
   const __m256i biased = _mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127));
   const __m256 two_k = _mm256_castsi256_ps(_mm256_slli_epi32(biased, 23));
-  const __m256 y = _mm256_mul_ps(polynomial(r, kExpPoly), two_k);
-  return _mm256_andnot_ps(_mm256_cmp_ps(x, splat(-87.3f), _CMP_LT_OQ), y);  // flush below the range
+  const __m256 y = _mm256_mul_ps(polynomial(r, kExp), two_k);
+  return _mm256_andnot_ps(_mm256_cmp_ps(x, splat(kExpLowest), _CMP_LT_OQ), y);  // flush below the range
 }
 
 // Phi(x), see the top of the file.
 __m256 normal_cdf8(__m256 x) {
   const __m256 sign_bit = splat(-0.0f);
-  const __m256 a = _mm256_andnot_ps(sign_bit, _mm256_mul_ps(x, splat(0.707106781f)));  // |x| / sqrt 2
+  const __m256 a = _mm256_andnot_ps(sign_bit, _mm256_mul_ps(x, splat(kInvSqrt2)));  // |x| / sqrt 2
   // a < 1: Phi = 1/2 + sign(x) erf(a) / 2
   const __m256 half_erf =
-      _mm256_mul_ps(splat(0.5f), _mm256_mul_ps(a, polynomial(_mm256_mul_ps(a, a), kErfPoly)));
+      _mm256_mul_ps(splat(0.5f), _mm256_mul_ps(a, polynomial(_mm256_mul_ps(a, a), kErf)));
   const __m256 near = _mm256_add_ps(splat(0.5f), _mm256_or_ps(half_erf, _mm256_and_ps(sign_bit, x)));
   // a >= 1: exp(-a^2), where a^2 = x^2 / 2 is taken from x, not from the rounded a (whose error, doubled
   // and times a^2, would cost 1e-5 at x = -12): x * x = p + p_lo exactly (FMA gives p's rounding error
@@ -71,8 +68,8 @@ __m256 normal_cdf8(__m256 x) {
   const __m256 e_s = exp_nonpositive(_mm256_sub_ps(_mm256_setzero_ps(), s));
   const __m256 e = _mm256_fnmadd_ps(e_s, s_lo, e_s);
   const __m256 t = _mm256_div_ps(splat(1.0f), _mm256_fmadd_ps(a, splat(0.5f), splat(1.0f)));
-  __m256 half_erfc = _mm256_mul_ps(splat(0.5f), _mm256_mul_ps(e, polynomial(t, kErfcPoly)));
-  half_erfc = _mm256_andnot_ps(_mm256_cmp_ps(a, splat(10.0f), _CMP_GT_OQ), half_erfc);
+  __m256 half_erfc = _mm256_mul_ps(splat(0.5f), _mm256_mul_ps(e, polynomial(t, kErfc)));
+  half_erfc = _mm256_andnot_ps(_mm256_cmp_ps(a, splat(kErfcZeroPast), _CMP_GT_OQ), half_erfc);
   const __m256 positive = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ);
   const __m256 tail = _mm256_blendv_ps(half_erfc, _mm256_sub_ps(splat(1.0f), half_erfc), positive);
   return _mm256_blendv_ps(tail, near, _mm256_cmp_ps(a, splat(1.0f), _CMP_LT_OQ));
@@ -81,7 +78,7 @@ __m256 normal_cdf8(__m256 x) {
 // phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
 __m256 normal_pdf8(__m256 x) {
   const __m256 minus_half_sq = _mm256_mul_ps(splat(-0.5f), _mm256_mul_ps(x, x));
-  return _mm256_mul_ps(exp_nonpositive(minus_half_sq), splat(0.398942280f));
+  return _mm256_mul_ps(exp_nonpositive(minus_half_sq), splat(kInvSqrt2Pi));
 }
 
 // Runs body(j, count) over [0, n) in steps of 8 with count = 8, then once with count = n % 8 if any.
