@@ -82,4 +82,23 @@ void KVCache::end_step(const CacheStep& step) {
 
 void KVCache::clear() { std::fill(lengths_.begin(), lengths_.end(), 0); }
 
+void KVCache::select(const std::vector<int64_t>& rows) {
+  const int64_t B = batch();
+  if (int64_t(rows.size()) != B)
+    fail("KVCache", "select needs one row per sequence (" + std::to_string(B) + "), got " +
+                        std::to_string(rows.size()));
+  std::vector<float> index;
+  std::vector<int64_t> lengths;
+  for (int64_t row : rows) {
+    if (row < 0 || row >= B)
+      fail("KVCache", "select: row " + std::to_string(row) + " outside [0, " + std::to_string(B) + ")");
+    index.push_back(float(row));
+    lengths.push_back(lengths_[row]);
+  }
+  const Tensor picked = tensor(index);
+  for (std::vector<Tensor>* kv : {&keys_, &values_})
+    for (Tensor& t : *kv) t = kernels::index_select(t, 0, picked);  // [B, capacity, D]
+  lengths_ = lengths;
+}
+
 }  // namespace qkv::nn

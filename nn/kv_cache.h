@@ -56,6 +56,8 @@ class KVCache {
   int64_t num_layers() const { return int64_t(keys_.size()); }
   const std::vector<int64_t>& lengths() const { return lengths_; }  // tokens each sequence holds
   void clear();                                                     // forget every sequence's tokens
+  // Sequence i becomes a copy of what sequence rows[i] held (beam search keeps its best beams' caches).
+  void select(const std::vector<int64_t>& rows);
 
  private:
   std::vector<Tensor> keys_, values_;  // per layer [B, capacity, D]; zeros where nothing was written
