@@ -14,7 +14,7 @@ OUT=docs/measurements
 mkdir -p "$OUT"
 
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j2 --target bench_matmul bench_train train_reverse train_sort >/dev/null
+cmake --build "$BUILD" -j2 --target bench_matmul bench_train bench_attention train_reverse train_sort >/dev/null
 
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown)
 cores=$(nproc)
@@ -52,6 +52,17 @@ for round in 1 2 3; do
   done
 done
 write_csv train_step.csv "three interleaved rounds of bench_train --csv and examples/torch_train_step.py --csv${torch_version:+ with PyTorch $torch_version}" <"$rounds"
+
+# Flash attention (docs/13): qkv's kernels at all threads, PyTorch at 1 and all (its best is shown).
+echo "measure: bench_attention" >&2
+{
+  "$BUILD/examples/bench_attention" --csv --threads "$all"
+  if [[ -n "$torch_version" ]]; then
+    for threads in 1 "$all"; do
+      /usr/bin/python3 examples/bench_attention_torch.py --csv --threads "$threads" | tail -n +2
+    done
+  fi
+} | write_csv attention.csv "bench_attention --csv and examples/bench_attention_torch.py --csv at 1 and $all threads"
 
 # End to end: the wall time of the whole program with its default flags, in a scratch folder.
 scratch=$(mktemp -d)

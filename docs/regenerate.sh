@@ -18,7 +18,7 @@ case "$BUILD" in /*) BUILD_ABS=$BUILD ;; *) BUILD_ABS=$ROOT/$BUILD ;; esac
 
 echo "regenerate: building in $BUILD (Release)" >&2
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j2 --target tour fit_mlp positional_encoding train_reverse train_sort qkv_tests >/dev/null
+cmake --build "$BUILD" -j2 --target tour fit_mlp positional_encoding online_softmax train_reverse train_sort qkv_tests >/dev/null
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -138,6 +138,33 @@ done
 for program in train_reverse train_sort; do
   value "measured.$program.seconds" "$(awk -F, -v p=$program '$1 == p { print $3 }' "$measured/end_to_end.csv")"
 done
+
+# Flash attention (docs/13): per T, the best (lowest) ms and peak MiB of each kernel over its thread
+# counts; "-" where a kernel was not run (its score maps would not fit: bench_attention says where).
+attention_best() {  # attention_best IMPL CAUSAL T COLUMN (5 = ms, 6 = peak_mib)
+  awk -F, -v i="$1" -v c="$2" -v t="$3" -v f="$4" '$1 == i && $2 == c && $3 == t && (b == "" || $f + 0 < b) { b = $f + 0 }
+    END { print b }' "$measured/attention.csv"
+}
+{
+  caption attention.csv
+  echo
+  echo "| T = S | flash ms | materialised ms | PyTorch ms | flash causal ms | causal speed-up | flash MiB | materialised MiB | PyTorch MiB |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  for T in $(awk -F, '!/^#/ && $1 != "impl" { print $3 }' "$measured/attention.csv" | sort -n | uniq); do
+    awk -v T="$T" -v f="$(attention_best flash 0 "$T" 5)" -v m="$(attention_best materialised 0 "$T" 5)" \
+      -v p="$(attention_best torch 0 "$T" 5)" -v fc="$(attention_best flash 1 "$T" 5)" \
+      -v fm="$(attention_best flash 0 "$T" 6)" -v mm="$(attention_best materialised 0 "$T" 6)" \
+      -v pm="$(attention_best torch 0 "$T" 6)" '
+      function cell(x) { return x == "" ? "-" : sprintf(x < 10 ? "%.2f" : x < 100 ? "%.1f" : "%.0f", x) }
+      BEGIN { printf "| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", T, cell(f), cell(m), cell(p), cell(fc),
+        (f == "" || fc == "") ? "-" : sprintf("%.2fx", f / fc), cell(fm), cell(mm), cell(pm) }'
+  done
+} >"$WORK/tables/flash.md"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }'; }
+value flash.torch_4096 "$(ratio "$(attention_best torch 0 4096 5)" "$(attention_best flash 0 4096 5)")"
+value flash.materialised_1024 "$(ratio "$(attention_best materialised 0 1024 5)" "$(attention_best flash 0 1024 5)")"
+value flash.causal_4096 "$(ratio "$(attention_best flash 0 4096 5)" "$(attention_best flash 1 4096 5)")"
+value flash.mib_16384 "$(attention_best flash 0 16384 6 | awk '{ printf "%.0f", $1 }')"
 
 # 5. Rewrite the pages in place (only when something changed, so file times stay put otherwise).
 for page in "${PAGES[@]}"; do

@@ -176,8 +176,7 @@ int sample(const cli::Flags& f) {
                              std::to_string(model.config.vocab_size));
   load_checkpoint(path, model, nullptr, {"train.curve"});
   model.eval();
-  const std::vector<float> ids = vocab.encode(f.str("prompt"), "--prompt");
-  if (ids.empty()) f.refuse("--prompt must hold at least one character");
+  const std::vector<float> ids = vocab.encode(f.str("prompt").empty() ? "\n" : f.str("prompt"), "--prompt");
   SamplingConfig s;
   s.temperature = f.number("temperature");
   s.top_k = f.integer("top-k");
@@ -226,7 +225,7 @@ int main(int argc, char** argv) try {
       .toggle("resume", "continue from <out>/chargpt.safetensors up to --steps")
       .toggle("overwrite", "replace <out>/chargpt.safetensors even if trained for more --steps")
       .option("sample", "", "write text with this checkpoint instead of training")
-      .option("prompt", "\n", "--sample: the text to continue")
+      .option("prompt", "", "--sample: the text to continue (none: a newline)")
       .number_option("temperature", "0.8", cli::Range::closed(0, 100), "--sample: 0 is greedy")
       .integer_option("top-k", "200", 0, 1'000'000, "--sample: keep the k likeliest tokens (0: all)")
       .number_option("top-p", "1", cli::Range::above(0, 1), "--sample: nucleus probability")
