@@ -25,6 +25,8 @@ run ./build/examples/train_chargpt --steps 30 --eval-interval 15 --eval-iters 2 
 run ./build/examples/train_chargpt --sample "$out/chargpt/chargpt.safetensors" --prompt "The " --max-new-tokens 60
 run ./build/examples/bench_matmul --csv
 run ./build/examples/bench_train --steps 3 --csv
+run ./build/examples/online_softmax
+run ./build/examples/bench_attention --min-T 64 --max-T 128 --csv
 run ./build/tests/qkv_tests "attention: the two common masking bugs*"
 run ./build/tests/qkv_tests "multi-head attention: the course's shapes"
 for f in "$out"/pe/positional_curves.svg "$out"/pe/positional_heatmap.svg "$out"/reverse/loss.svg \
