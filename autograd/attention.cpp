@@ -55,14 +55,15 @@ Tensor multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v, i
   if (kernels::choose_attention_kernel(sizes, o.weights, o.kernel) == kernels::AttentionKernel::flash) {
     const kernels::FlashForward f =
         kernels::flash_attention_forward(q, k, v, H, o.keep, o.causal, scale, drop, o.ragged);
-    return record(op, f.out, {q, k, v}, {q, k, v, f.out, f.lse, o.keep},
-                  [H, scale, drop, causal = o.causal, rows = keep_copy(o.ragged)](const Tensor& g, auto& ctx) {
-                    // P recomputed block by block from the log-sum-exp: docs/13-flash-attention.md
-                    const auto& s = ctx.saved;
-                    kernels::AttentionGrads d = kernels::flash_attention_backward(
-                        g, s[0], s[1], s[2], s[3], s[4], H, s[5], causal, scale, drop, pointer(rows));
-                    return std::vector<Tensor>{d.dq, d.dk, d.dv};
-                  });
+    return record(
+        op, f.out, {q, k, v}, {q, k, v, f.out, f.lse, o.keep},
+        [H, scale, drop, causal = o.causal, rows = keep_copy(o.ragged)](const Tensor& g, auto& ctx) {
+          // P recomputed block by block from the log-sum-exp: docs/13-flash-attention.md
+          const auto& s = ctx.saved;
+          kernels::AttentionGrads d = kernels::flash_attention_backward(
+              g, s[0], s[1], s[2], s[3], s[4], H, s[5], causal, scale, drop, pointer(rows));
+          return std::vector<Tensor>{d.dq, d.dk, d.dv};
+        });
   }
   const Tensor mask = drop_mask(sizes, drop);
   const kernels::AttentionForward f =
@@ -86,12 +87,13 @@ Tensor multi_head_self_attention(const Tensor& qkv, int64_t H, const AttentionOp
   if (kernels::choose_attention_kernel(sizes, o.weights, o.kernel) == kernels::AttentionKernel::flash) {
     const kernels::FlashForward f =
         kernels::flash_attention_forward_packed(qkv, H, o.keep, o.causal, scale, drop, o.ragged);
-    return record(op, f.out, {qkv}, {qkv, f.out, f.lse, o.keep},
-                  [H, scale, drop, causal = o.causal, rows = keep_copy(o.ragged)](const Tensor& g, auto& ctx) {
-                    const auto& s = ctx.saved;
-                    return std::vector<Tensor>{kernels::flash_attention_backward_packed(
-                        g, s[0], s[1], s[2], H, s[3], causal, scale, drop, pointer(rows))};
-                  });
+    return record(
+        op, f.out, {qkv}, {qkv, f.out, f.lse, o.keep},
+        [H, scale, drop, causal = o.causal, rows = keep_copy(o.ragged)](const Tensor& g, auto& ctx) {
+          const auto& s = ctx.saved;
+          return std::vector<Tensor>{kernels::flash_attention_backward_packed(
+              g, s[0], s[1], s[2], H, s[3], causal, scale, drop, pointer(rows))};
+        });
   }
   const Tensor mask = drop_mask(sizes, drop);
   const kernels::AttentionForward f =
@@ -120,9 +122,13 @@ Tensor multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v, i
 
 Tensor multi_head_self_attention(const Tensor& qkv, int64_t H, const Tensor& keep, float dropout_p,
                                  bool training, Tensor* weights, Generator& gen, const RaggedRows* ragged) {
-  return multi_head_self_attention(
-      qkv, H,
-      {.keep = keep, .dropout_p = dropout_p, .training = training, .weights = weights, .gen = &gen, .ragged = ragged});
+  return multi_head_self_attention(qkv, H,
+                                   {.keep = keep,
+                                    .dropout_p = dropout_p,
+                                    .training = training,
+                                    .weights = weights,
+                                    .gen = &gen,
+                                    .ragged = ragged});
 }
 
 }  // namespace qkv

@@ -131,7 +131,8 @@ int main(int argc, char** argv) try {
         // backward's d(weights)).
         const double maps_mib = double(kHeads + threads) * double(T) * double(T) * 4 / (1 << 20);
         if (kernel == AttentionKernel::materialised && maps_mib > budget_mib) {
-          std::fprintf(stderr, "bench_attention: materialised skipped at T=%lld: its maps take %.0f MiB > %.0f\n",
+          std::fprintf(stderr,
+                       "bench_attention: materialised skipped at T=%lld: its maps take %.0f MiB > %.0f\n",
                        static_cast<long long>(T), maps_mib, budget_mib);
           continue;
         }

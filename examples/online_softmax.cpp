@@ -28,8 +28,8 @@ int main(int argc, char** argv) try {
     l = alpha * l + p0 + p1;
     o = alpha * o + p0 * vb[0] + p1 * vb[1];
     m = m_new;
-    std::printf("block %d: m = %.0f, alpha = %.4f, p = (%.4f, %.4f), l = %.4f, o = %.4f\n", block + 1, m, alpha,
-                p0, p1, l, o);
+    std::printf("block %d: m = %.0f, alpha = %.4f, p = (%.4f, %.4f), l = %.4f, o = %.4f\n", block + 1, m,
+                alpha, p0, p1, l, o);
   }
   std::printf("online: out = o / l = %.4f, lse = m + log l = %.4f\n", o / l, m + std::log(l));
 

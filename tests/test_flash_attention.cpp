@@ -103,8 +103,8 @@ void check_close(const Run& a, const Run& b) {
 
 std::vector<Case> cases() {
   std::vector<float> pads(2 * 65, 0.0f);
-  for (int64_t s = 60; s < 65; ++s) pads[s] = 1;            // sequence 0: the last 5 keys are padding
-  for (int64_t s = 0; s < 65; s += 3) pads[65 + s] = 1;     // sequence 1: every third key
+  for (int64_t s = 60; s < 65; ++s) pads[s] = 1;         // sequence 0: the last 5 keys are padding
+  for (int64_t s = 0; s < 65; s += 3) pads[65 + s] = 1;  // sequence 1: every third key
   std::vector<float> row_lens(2 * 65);
   for (int64_t i = 0; i < 2 * 65; ++i) row_lens[i] = float(i * 37 % 71);  // 0..70, some rows empty
   return {
@@ -154,13 +154,13 @@ TEST_CASE("flash attention: ragged batches equal the materialised kernel") {
         Tensor v = randn({N, D}).set_requires_grad();
         const Tensor w = randn({N, D});
         manual_seed(11);
-        const Tensor out = multi_head_attention(
-            q, k, v, H,
-            {.causal = causal,
-             .dropout_p = p,
-             .training = true,
-             .ragged = &rows,
-             .kernel = i == 0 ? AttentionKernel::flash : AttentionKernel::materialised});
+        const Tensor out =
+            multi_head_attention(q, k, v, H,
+                                 {.causal = causal,
+                                  .dropout_p = p,
+                                  .training = true,
+                                  .ragged = &rows,
+                                  .kernel = i == 0 ? AttentionKernel::flash : AttentionKernel::materialised});
         sum(out * w).backward();
         r[i] = {out, q.grad(), k.grad(), v.grad()};
       }
@@ -201,9 +201,12 @@ TEST_CASE("flash attention: gradcheck with masks and dropout") {
     REQUIRE_NOTHROW(gradcheck(
         [&](const std::vector<Tensor>& x) {
           manual_seed(9);  // the same dropout mask on every evaluation
-          return multi_head_attention(
-              x[0], x[1], x[2], 2,
-              {.keep = keep, .causal = true, .dropout_p = p, .training = true, .kernel = AttentionKernel::flash});
+          return multi_head_attention(x[0], x[1], x[2], 2,
+                                      {.keep = keep,
+                                       .causal = true,
+                                       .dropout_p = p,
+                                       .training = true,
+                                       .kernel = AttentionKernel::flash});
         },
         {q.clone().set_requires_grad(), k.clone().set_requires_grad(), v.clone().set_requires_grad()}));
   }
@@ -216,8 +219,8 @@ TEST_CASE("flash attention: fully masked rows give zero output and zero gradient
   Tensor q = randn({2, 70, 8}).set_requires_grad(), k = randn({2, 6, 8}).set_requires_grad();
   Tensor v = randn({2, 6, 8}).set_requires_grad();
   const Tensor keep = Mask::from_valid_lens(tensor({6, 0})).keep(2, 70, 6, false);
-  const Tensor out = multi_head_attention(q, k, v, 2,
-                                          {.keep = keep, .causal = true, .kernel = AttentionKernel::flash});
+  const Tensor out =
+      multi_head_attention(q, k, v, 2, {.keep = keep, .causal = true, .kernel = AttentionKernel::flash});
   sum(out * out).backward();
   for (const Tensor& t : {out, q.grad(), k.grad(), v.grad()})
     for (float x : t.to_vector()) REQUIRE(std::isfinite(x));
@@ -234,7 +237,13 @@ TEST_CASE("flash attention: fully masked rows give zero output and zero gradient
 
 TEST_CASE("flash attention: the same bits with 1 and 2 threads") {
   qkv::testing::RestoreThreads restore;
-  const Case c{"two heads of three batches", 3, 130, 130, 2, 16, 16,
+  const Case c{"two heads of three batches",
+               3,
+               130,
+               130,
+               2,
+               16,
+               16,
                Mask::causal() & Mask::from_valid_lens(tensor({130, 5, 66}))};
   set_num_threads(1);
   const Run one = run(c, true, 0.1f, 3);
@@ -278,13 +287,14 @@ TEST_CASE("flash attention: the kernel is chosen in one place, and weights are r
   CHECK(kernels::choose_attention_kernel(book, true) == AttentionKernel::materialised);
   const Tensor x = zeros({1, 4, 8});
   Tensor weights;
-  CHECK_THAT(ERROR_OF(multi_head_attention(x, x, x, 2, {.weights = &weights, .kernel = AttentionKernel::flash})),
-             Catch::Contains("flash kernel stores no attention weights"));
+  CHECK_THAT(
+      ERROR_OF(multi_head_attention(x, x, x, 2, {.weights = &weights, .kernel = AttentionKernel::flash})),
+      Catch::Contains("flash kernel stores no attention weights"));
   CHECK_THAT(ERROR_OF(kernels::flash_attention_forward(x, x, x, 2, Tensor(), false, 1, {.p = 1.0f})),
              Catch::Contains("flash_attention_forward") && Catch::Contains("dropout p must be in [0, 1)"));
-  CHECK_THAT(ERROR_OF(kernels::flash_attention_backward(x, x, x, x, x, zeros({1, 2, 5}), 2, Tensor(), false, 1,
-                                                        {})),
-             Catch::Contains("flash_attention_backward") && Catch::Contains("lse must be [B,H,T] = [1,2,4]"));
+  CHECK_THAT(
+      ERROR_OF(kernels::flash_attention_backward(x, x, x, x, x, zeros({1, 2, 5}), 2, Tensor(), false, 1, {})),
+      Catch::Contains("flash_attention_backward") && Catch::Contains("lse must be [B,H,T] = [1,2,4]"));
   CHECK_THAT(ERROR_OF(kernels::flash_attention_forward(x, x, x, 3, Tensor(), false, 1, {})),
              Catch::Contains("flash_attention_forward") && Catch::Contains("H=3"));
 }

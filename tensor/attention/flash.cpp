@@ -54,7 +54,7 @@ void forward_block(const Heads& s, const float* qd, const float* kd, const float
       std::fill(x + n, x + Bc, kNegInf);  // the last block's unused columns: exp gives 0
       const float new_max = std::max(row_max[r], vmath::max(x, n));
       alpha[r] = 1;
-      if (new_max == kNegInf) continue;  // every key so far masked: the row stays -inf, P = 0
+      if (new_max == kNegInf) continue;           // every key so far masked: the row stays -inf, P = 0
       alpha[r] = std::exp(row_max[r] - new_max);  // 0 on the first visible block
       for (int64_t c = 0; c < n; ++c) x[c] -= new_max;
       row_max[r] = new_max;
@@ -117,8 +117,8 @@ void forward_heads(const Heads& s, const float* qd, const float* kd, const float
 
 namespace {
 
-FlashForward run_forward(const Heads& s, const float* qd, const float* kd, const float* vd, const Tensor& keep,
-                         bool causal, float scale, const AttentionDropout& dropout) {
+FlashForward run_forward(const Heads& s, const float* qd, const float* kd, const float* vd,
+                         const Tensor& keep, bool causal, float scale, const AttentionDropout& dropout) {
   FlashForward f{Tensor::empty(s.out_shape()), Tensor::empty({s.B, s.H, s.T})};
   const flash::Masks m(s, keep, causal, scale, dropout);
   flash::forward_heads(s, qd, kd, vd, m, f.out.mutable_data(), f.lse.mutable_data());
@@ -167,11 +167,11 @@ Tensor keep_with_causal(const Tensor& keep, int64_t T, int64_t S) {
 // asked for, exist only in the materialised kernel; otherwise flash runs once a head's score map has
 // kFlashFromScores entries or more, where it was measured faster (below, the materialised kernel's few
 // large GEMMs beat many small ones). Tests and benchmarks may ask for a kernel by name.
-AttentionKernel choose_attention_kernel(const AttentionSizes& s, bool need_weights, AttentionKernel requested) {
+AttentionKernel choose_attention_kernel(const AttentionSizes& s, bool need_weights,
+                                        AttentionKernel requested) {
   constexpr int64_t kFlashFromScores = 256 * 256;
   if (requested == AttentionKernel::flash && need_weights)
-    fail("attention", "the flash kernel stores no attention weights: ask for the materialised kernel or "
-                      "for no weights");
+    fail("attention", "the flash kernel stores no attention weights: ask for the materialised kernel");
   if (requested != AttentionKernel::automatic) return requested;
   if (need_weights) return AttentionKernel::materialised;
   return s.T * s.S >= kFlashFromScores ? AttentionKernel::flash : AttentionKernel::materialised;

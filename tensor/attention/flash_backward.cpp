@@ -159,14 +159,16 @@ AttentionGrads flash_attention_backward(const Tensor& dout, const Tensor& q, con
 
 Tensor flash_attention_backward_packed(const Tensor& dout, const Tensor& qkv, const Tensor& out,
                                        const Tensor& lse, int64_t H, const Tensor& keep, bool causal,
-                                       float scale, const AttentionDropout& dropout, const RaggedRows* ragged) {
+                                       float scale, const AttentionDropout& dropout,
+                                       const RaggedRows* ragged) {
   const Heads s = packed_heads("flash_attention_backward_packed", qkv, H, ragged);
   check_keep_and_mask("flash_attention_backward_packed", s, keep, Tensor());
   check_saved("flash_attention_backward_packed", s, dout, out, lse);
   Tensor dqkv(qkv.shape(), 0.0f);
   float* d = dqkv.mutable_data();
   const flash::Masks m(s, keep, causal, scale, dropout);
-  flash::backward_heads(s, dout.data(), qkv.data(), qkv.data(), qkv.data(), out.data(), lse.data(), m, d, d, d);
+  flash::backward_heads(s, dout.data(), qkv.data(), qkv.data(), qkv.data(), out.data(), lse.data(), m, d, d,
+                        d);
   return dqkv;
 }
 
