@@ -18,7 +18,7 @@ case "$BUILD" in /*) BUILD_ABS=$BUILD ;; *) BUILD_ABS=$ROOT/$BUILD ;; esac
 
 echo "regenerate: building in $BUILD (Release)" >&2
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j2 --target tour fit_mlp positional_encoding online_softmax train_reverse train_sort qkv_tests >/dev/null
+cmake --build "$BUILD" -j2 --target tour fit_mlp positional_encoding online_softmax train_reverse train_sort train_chargpt qkv_tests >/dev/null
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -93,22 +93,38 @@ caption() {  # the "# recorded:" and "# machine:" lines of a CSV file, as one se
   awk -v file="$1" '/^# recorded: / { r = substr($0, 13) } /^# machine: / { m = substr($0, 12) }
     END { print "Recorded " r ". Machine: " m ". From [" file "](measurements/" file "), written by `bash docs/measure.sh`." }' "$measured/$1"
 }
-{
-  caption bench_matmul.csv
+matmul_table() {  # matmul_table FILE: GFLOPS per n; % peak = qkv 1T / the measured 1-thread FMA peak
+  caption "$1"
   echo
   awk -F, '/^#/ || $1 == "impl" { next }
     { k = $1 "," $2 "," $3; if (!(k in g) || $4 > g[k]) g[k] = $4; if ($2 > T) T = $2
-      if (!($3 in seen)) { seen[$3] = 1; ns[++n] = $3 } }
+      if ($1 != "peak" && !($3 in seen)) { seen[$3] = 1; ns[++n] = $3 } }
     END {
-      printf "| n | naive | qkv 1T | OpenBLAS 1T | ratio 1T | qkv %dT | OpenBLAS %dT | ratio %dT | qkv %dT / 1T |\n", T, T, T, T
-      print "|---|---|---|---|---|---|---|---|---|"
+      printf "| n | naive | qkv 1T | OpenBLAS 1T | ratio 1T | %% of peak 1T | qkv %dT | OpenBLAS %dT | ratio %dT | qkv %dT / 1T |\n", T, T, T, T
+      print "|---|---|---|---|---|---|---|---|---|---|"
+      p1 = g["peak,1,0"]
       for (i = 1; i <= n; ++i) {
         m = ns[i]; q1 = g["qkv,1," m]; o1 = g["openblas,1," m]; qt = g["qkv," T "," m]; ot = g["openblas," T "," m]
-        printf "| %d | %s | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.2f |\n", m,
-          ("naive,1," m) in g ? sprintf("%.1f", g["naive,1," m]) : "", q1, o1, q1 / o1, qt, ot, qt / ot, qt / q1
+        printf "| %d | %s | %.1f | %.1f | %.2f | %s | %.1f | %.1f | %.2f | %.2f |\n", m,
+          ("naive,1," m) in g ? sprintf("%.1f", g["naive,1," m]) : "", q1, o1, o1 ? q1 / o1 : 0,
+          p1 ? sprintf("%.0f%%", 100 * q1 / p1) : "", qt, ot, ot ? qt / ot : 0, qt / q1
       }
-    }' "$measured/bench_matmul.csv"
-} >"$WORK/tables/matmul.md"
+      if (p1) printf "| peak | | %.1f | | | | %.1f | | | |\n", p1, g["peak," T ",0"]
+    }' "$measured/$1"
+}
+matmul_table bench_matmul.csv >"$WORK/tables/matmul.md"
+matmul_table bench_matmul_avx2.csv >"$WORK/tables/matmul_avx2.md"
+matmul_value() {  # matmul_value FILE IMPL N: the best GFLOPS of IMPL at 1 thread and size N (peak: N = 0)
+  awk -F, -v i="$2" -v n="$3" '$1 == i && $2 == 1 && $3 == n && $4 + 0 > b { b = $4 + 0 } END { printf "%.0f", b }' "$measured/$1"
+}
+matmul_percent() {  # matmul_percent FILE N: qkv at 1 thread as a percentage of the 1-thread FMA peak
+  awk -v q="$(matmul_value "$1" qkv "$2")" -v p="$(matmul_value "$1" peak 0)" 'BEGIN { printf "%.0f%%", 100 * q / p }'
+}
+value matmul.peak "$(matmul_value bench_matmul.csv peak 0)"
+value matmul.percent512 "$(matmul_percent bench_matmul.csv 512)"
+value matmul.percent64 "$(matmul_percent bench_matmul.csv 64)"
+value matmul_avx2.peak "$(matmul_value bench_matmul_avx2.csv peak 0)"
+value matmul_avx2.percent512 "$(matmul_percent bench_matmul_avx2.csv 512)"
 train_best() {  # train_best IMPL CONFIG [THREADS]: the fastest recorded step, in ms
   awk -F, -v i="$1" -v c="$2" -v t="${3:-}" '$1 == i && $2 == c && (t == "" || $3 == t) && (best == "" || $4 < best) { best = $4 }
     END { print best }' "$measured/train_step.csv"
@@ -116,8 +132,8 @@ train_best() {  # train_best IMPL CONFIG [THREADS]: the fastest recorded step, i
 {
   caption train_step.csv
   echo
-  echo "| config | PyTorch 1T | PyTorch 2T | qkv 1T | qkv 2T | PyTorch best / qkv best |"
-  echo "|---|---|---|---|---|---|"
+  echo "| config | PyTorch 1T | PyTorch 2T | PyTorch 2 best | qkv 1T | qkv 2T | qkv AVX2 1T | qkv AVX2 2T | PyTorch best / qkv best | PyTorch 2 best / qkv best |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   for row in "reverse|reverse (B=64, D=64, 2+2 blocks), qkv on ragged batches" \
     "reverse_padded|reverse, qkv padded as the PyTorch twin (\`reverse_padded\`)" \
     "gpt|gpt (B=32, T=64, D=128, 4 blocks)"; do
@@ -125,8 +141,11 @@ train_best() {  # train_best IMPL CONFIG [THREADS]: the fastest recorded step, i
     [[ $config == reverse_padded ]] && torch_config=reverse  # the reference always pads
     awk -v label="${row#*|}" -v t1="$(train_best torch $torch_config 1)" -v t2="$(train_best torch $torch_config 2)" \
       -v q1="$(train_best qkv "$config" 1)" -v q2="$(train_best qkv "$config" 2)" \
+      -v a1="$(train_best qkv_avx2 "$config" 1)" -v a2="$(train_best qkv_avx2 "$config" 2)" \
       -v t="$(train_best torch $torch_config)" -v q="$(train_best qkv "$config")" \
-      'BEGIN { printf "| %s | %.1f | %.1f | %.1f | %.1f | %.1fx |\n", label, t1, t2, q1, q2, t / q }'
+      -v u="$(train_best torch2 $torch_config)" \
+      'BEGIN { printf "| %s | %.1f | %.1f | %s | %.1f | %.1f | %.1f | %.1f | %.1fx | %s |\n", label, t1, t2,
+        u == "" ? "-" : sprintf("%.1f", u), q1, q2, a1, a2, t / q, u == "" ? "-" : sprintf("%.1fx", u / q) }'
   done
 } >"$WORK/tables/train.md"
 for config in reverse reverse_padded gpt; do
