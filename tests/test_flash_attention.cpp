@@ -255,6 +255,23 @@ TEST_CASE("flash attention: the same bits with 1 and 2 threads") {
   CHECK(bitwise_equal(one.dv, two.dv));
 }
 
+TEST_CASE("flash attention: one head split across threads gives the same bits as one thread") {
+  // One head and two threads: the backward splits the head (keys for dK and dV, queries for dQ) instead
+  // of giving it to one thread; the sums are the same, in the same order.
+  qkv::testing::RestoreThreads restore;
+  const Case c{
+      "one long head", 1, 300, 300, 1, 16, 16, Mask::causal() & Mask::from_valid_lens(tensor({290}))};
+  set_num_threads(1);
+  const Run one = run(c, true, 0.1f, 3);
+  set_num_threads(2);
+  const Run two = run(c, true, 0.1f, 3);
+  CHECK(bitwise_equal(one.out, two.out));
+  CHECK(bitwise_equal(one.dq, two.dq));
+  CHECK(bitwise_equal(one.dk, two.dk));
+  CHECK(bitwise_equal(one.dv, two.dv));
+  check_close(two, run(c, false, 0.1f, 3));
+}
+
 TEST_CASE("flash attention: T = S = 8192 with one head allocates no [T,S] buffer") {
   // A [T,S] map is 256 MiB; the flash kernel's largest allocation must be the size of an input.
   const int64_t T = 8192, Dh = 8;

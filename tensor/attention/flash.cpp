@@ -99,7 +99,8 @@ void forward_heads(const Heads& s, const float* qd, const float* kd, const float
   const int64_t per_item = std::max<int64_t>(1, kQueryBlock * s.S * (s.Dh + s.Dv));
   parallel_for(s.B * s.H * blocks, std::max<int64_t>(1, 100000 / per_item), [&](int64_t begin, int64_t end) {
     for (int64_t u = begin; u < end; ++u) {
-      const int64_t b = u / (s.H * blocks), h = u / blocks % s.H, t0 = u % blocks * kQueryBlock;
+      const int64_t b = u / (s.H * blocks), h = u / blocks % s.H;
+      const int64_t t0 = balanced(u % blocks, blocks) * kQueryBlock;
       float* lse = lsed + (b * s.H + h) * s.T;
       const int64_t rows = std::min(kQueryBlock, s.T_of(b) - t0);
       // A ragged sequence shorter than T has no rows here: its lse entries stay -inf.

@@ -27,6 +27,12 @@ constexpr int64_t kKeyBlock = 128;    // Bc
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
+// Which block the k-th of `blocks` work items takes: 0, last, 1, last - 1, ... parallel_for gives each
+// thread a contiguous range of k, and under the causal mask a block's work grows along the diagonal, so
+// visiting from both ends gives every range light and heavy blocks alike. Each block is written by one
+// thread whatever the order, so the bits do not change.
+inline int64_t balanced(int64_t k, int64_t blocks) { return k % 2 == 0 ? k / 2 : blocks - 1 - k / 2; }
+
 // The masks and the dropout of one call, applied a row of a score block at a time.
 struct Masks {
   const Heads& s;
