@@ -140,10 +140,11 @@ TEST_CASE("flash attention: equals the composed attention for every mask, with a
 }
 
 TEST_CASE("flash attention: ragged batches equal the materialised kernel") {
-  // Three sequences of 1, 70 and 65 tokens end to end, self-attention with and without causal.
-  const std::vector<int64_t> splits{0, 1, 71, 136};
+  // Three sequences of 1, 200 and 130 tokens end to end (more than one block each for the last two),
+  // self-attention with and without causal.
+  const std::vector<int64_t> splits{0, 1, 201, 331};
   const kernels::RaggedRows rows{splits, splits};
-  const int64_t N = 136, H = 2, D = 16;
+  const int64_t N = 331, H = 2, D = 16;
   for (bool causal : {false, true})
     for (float p : {0.0f, 0.3f}) {
       INFO("causal " << causal << ", dropout " << p);
