@@ -5,7 +5,9 @@
 # are noise, which is why they are recorded measurements and not regenerated output.
 #   bash docs/measure.sh               QKV_BUILD_DIR=build-c bash docs/measure.sh
 # bench_train and the PyTorch twin (examples/torch_train_step.py, needs Debian's python3-torch) run in
-# three interleaved rounds at 1 and at all threads; the tables show the best round of each row.
+# three interleaved rounds at 1 and at all threads; the tables show the best round of each row. A second
+# PyTorch (e.g. 2.x from PyPI, in a venv) joins the rounds as impl torch2 when QKV_TORCH2_PYTHON names its
+# python:  QKV_TORCH2_PYTHON=/tmp/torch2/bin/python bash docs/measure.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${QKV_BUILD_DIR:-build}
@@ -21,6 +23,8 @@ cores=$(nproc)
 compiler=$(awk -F= '/^CMAKE_CXX_COMPILER:/ { print $2 }' "$BUILD/CMakeCache.txt")
 machine="$cores-core $cpu, $(uname -sm), $("$compiler" --version | head -1)"
 torch_version=$(/usr/bin/python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo "")
+torch2_python=${QKV_TORCH2_PYTHON:-}
+torch2_version=$([[ -n "$torch2_python" ]] && "$torch2_python" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo "")
 today=$(date +%Y-%m-%d)
 all=$cores
 
@@ -35,8 +39,17 @@ write_csv() {  # write_csv FILE WHAT_WAS_RUN < rows
   echo "measure: wrote $OUT/$1" >&2
 }
 
+# qkv's best path beside OpenBLAS's own kernel choice (the machines may set OPENBLAS_CORETYPE=Haswell and
+# OPENBLAS_L2_SIZE, which force its AVX2 kernel: unset here, for this command alone); then qkv's AVX2 path
+# beside OpenBLAS forced onto AVX2, as an AVX2-only CPU would run them.
 echo "measure: bench_matmul" >&2
-"$BUILD/examples/bench_matmul" --csv | write_csv bench_matmul.csv "one run of bench_matmul --csv"
+kernels=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$BUILD/examples/bench_matmul" |
+  awk -F': ' '/^qkv kernels/ { split($2, q, ";"); k = "qkv on " q[1] } /^OpenBLAS kernels/ { k = k ", OpenBLAS on " $2 }
+    END { print k }')
+env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$BUILD/examples/bench_matmul" --csv |
+  write_csv bench_matmul.csv "one run of bench_matmul --csv with OpenBLAS on its own kernel choice; $kernels"
+QKV_ISA=avx2 OPENBLAS_CORETYPE=Haswell "$BUILD/examples/bench_matmul" --csv |
+  write_csv bench_matmul_avx2.csv "one run of QKV_ISA=avx2 OPENBLAS_CORETYPE=Haswell bench_matmul --csv: both on AVX2"
 
 rounds=$(mktemp)
 trap 'rm -f "$rounds"' EXIT
@@ -46,12 +59,16 @@ for round in 1 2 3; do
   for threads in 1 "$all"; do
     echo "measure: round $round, $threads thread(s)" >&2
     "$BUILD/examples/bench_train" --csv --threads "$threads" >>"$rounds"
+    QKV_ISA=avx2 "$BUILD/examples/bench_train" --csv --threads "$threads" | sed 's/^qkv,/qkv_avx2,/' >>"$rounds"
     if [[ -n "$torch_version" ]]; then
       /usr/bin/python3 examples/torch_train_step.py --csv --threads "$threads" >>"$rounds"
     fi
+    if [[ -n "$torch2_version" ]]; then
+      "$torch2_python" examples/torch_train_step.py --csv --threads "$threads" 2>/dev/null | sed 's/^torch,/torch2,/' >>"$rounds"
+    fi
   done
 done
-write_csv train_step.csv "three interleaved rounds of bench_train --csv and examples/torch_train_step.py --csv${torch_version:+ with PyTorch $torch_version}" <"$rounds"
+write_csv train_step.csv "three interleaved rounds of bench_train --csv (also under QKV_ISA=avx2: qkv_avx2) and examples/torch_train_step.py --csv${torch_version:+ with PyTorch $torch_version}${torch2_version:+ and, as torch2, PyTorch $torch2_version}" <"$rounds"
 
 # Flash attention (docs/13): qkv's kernels at all threads, PyTorch at 1 and all (its best is shown).
 echo "measure: bench_attention" >&2
