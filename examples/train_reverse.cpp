@@ -5,10 +5,12 @@
 //   train_reverse                          train with the default recipe (about half a minute)
 //   train_reverse --resume                 continue from the checkpoint in --out up to --steps
 //   train_reverse --eval runs/reverse/reverse.safetensors   evaluate and draw only
+//   train_reverse --eval runs/reverse/reverse.safetensors --beam 4   the same with beam search
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
+#include "nn/beam_search.h"
 #include "nn/decode.h"
 #include "nn/io/checkpoint.h"
 #include "support/cli.h"
@@ -72,13 +74,18 @@ Tensor loss_on(EncoderDecoder& model, const toy::ReverseBatch& b) {
   return cross_entropy(model.forward(r.src, r.tgt_in), r.tgt, ReverseTask::pad);  // logits [N,V]
 }
 
-// Greedy-decodes the first n held-out sequences; returns the predictions [n,13] and how many are exact.
-std::pair<Tensor, int64_t> evaluate(EncoderDecoder& model, const ReverseTask& task, int64_t n) {
+// Decodes the first n held-out sequences, greedily or with a beam of `beam` (nn/beam_search.h); returns
+// the predictions [n,13] and how many are exact.
+std::pair<Tensor, int64_t> evaluate(EncoderDecoder& model, const ReverseTask& task, int64_t n,
+                                    int64_t beam = 1) {
   const toy::ReverseBatch& all = task.held_out();
   const Tensor src = narrow(all.src, 0, 0, n), lens = narrow(all.src_valid_lens, 0, 0, n);
   const Tensor tgt = narrow(all.tgt, 0, 0, n);
   model.eval();
-  const Tensor pred = greedy_decode(model, src, lens, ReverseTask::bos, ReverseTask::eos, tgt.size(1));
+  const Tensor pred = beam == 1
+                          ? greedy_decode(model, src, lens, ReverseTask::bos, ReverseTask::eos, tgt.size(1))
+                          : beam_search(model, src, lens, ReverseTask::bos, ReverseTask::eos, tgt.size(1),
+                                        {.beam_size = beam});
   model.train();
   int64_t exact = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -153,7 +160,8 @@ int main(int argc, char** argv) try {
       .option("out", "runs/reverse", "folder for the checkpoint and the pictures")
       .toggle("resume", "continue from <out>/reverse.safetensors")
       .toggle("overwrite", "replace <out>/reverse.safetensors even if trained for more --steps")
-      .option("eval", "", "only evaluate and draw this checkpoint");
+      .option("eval", "", "only evaluate and draw this checkpoint")
+      .integer_option("beam", "1", 1, 64, "beam width of the final held-out decoding (1: greedy)");
   cli::summary_toggle(flags);
   if (!flags.parse(argc, argv)) return 0;
   const std::string out = flags.str("out"), ckpt_path = out + "/reverse.safetensors";
@@ -213,7 +221,7 @@ int main(int argc, char** argv) try {
   }
 
   const int64_t n = task.held_out().src.size(0);
-  const auto [pred, exact] = evaluate(model, task, n);
+  const auto [pred, exact] = evaluate(model, task, n, flags.integer("beam"));
   std::cout << "held-out examples (source -> prediction):\n";
   for (int64_t i = 0; i < 5; ++i) {
     const std::string src =
