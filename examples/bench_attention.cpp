@@ -118,6 +118,9 @@ int main(int argc, char** argv) try {
   flags.integer_option("memory-gib", "4", 1, 1024,
                        "skip the materialised kernel where its score maps would take more than this");
   if (!flags.parse(argc, argv)) return 0;
+  if (flags.integer("min-T") > flags.integer("max-T"))
+    flags.refuse("--min-T " + std::to_string(flags.integer("min-T")) + " is above --max-T " +
+                 std::to_string(flags.integer("max-T")));
   const bool csv = flags.on("csv");
   const int threads = static_cast<int>(flags.integer("threads"));
   const double budget_mib = 1024.0 * static_cast<double>(flags.integer("memory-gib"));
@@ -155,6 +158,5 @@ int main(int argc, char** argv) try {
   }
   return 0;
 } catch (const std::exception& e) {
-  std::fprintf(stderr, "bench_attention: %s\n", e.what());
-  return 1;
+  return qkv::cli::report_error("bench_attention", e);
 }

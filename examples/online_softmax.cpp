@@ -45,6 +45,5 @@ int main(int argc, char** argv) try {
   std::printf("flash kernel: out = %.4f, lse = %.4f\n", f.out.data()[0], f.lse.data()[0]);
   return 0;
 } catch (const std::exception& e) {
-  std::fprintf(stderr, "online_softmax: %s\n", e.what());
-  return 1;
+  return qkv::cli::report_error("online_softmax", e);
 }

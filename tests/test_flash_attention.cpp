@@ -14,6 +14,7 @@
 #include "catch.h"
 #include "helpers.h"
 #include "nn/multi_head_attention.h"
+#include "run_program.h"
 #include "tensor/creation.h"
 #include "tensor/parallel.h"
 
@@ -348,3 +349,12 @@ TEST_CASE("flash attention: MultiHeadAttention without weights runs flash for lo
   CHECK_FALSE(attention.attention_weights.defined());
   check_close(r[1], r[0]);
 }
+
+#ifdef QKV_EXAMPLES_DIR
+TEST_CASE("flash attention: bench_attention refuses a shortest sequence above the longest") {
+  const qkv::testing::ProgramRun r =
+      qkv::testing::run_program(qkv::testing::example("bench_attention") + " --min-T 512 --max-T 256");
+  CHECK(r.status == 2);
+  CHECK_THAT(r.output, Catch::Contains("bench_attention: --min-T 512 is above --max-T 256"));
+}
+#endif

@@ -171,7 +171,8 @@ TEST_CASE("examples: train_sort refuses out-of-range flags") {
 
 TEST_CASE("examples: every program answers --help without running and refuses unknown flags") {
   for (const char* program :
-       {"train_reverse", "train_sort", "fit_mlp", "bench_matmul", "bench_train", "positional_encoding"}) {
+       {"train_reverse", "train_sort", "fit_mlp", "bench_matmul", "bench_train", "positional_encoding",
+        "bench_attention", "online_softmax"}) {
     const Run help = run(program, "--help");
     INFO(program << "\n" << help.output);
     CHECK(help.status == 0);
