@@ -16,7 +16,7 @@ OUT=docs/measurements
 mkdir -p "$OUT"
 
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j2 --target bench_matmul bench_train bench_attention train_reverse train_sort >/dev/null
+cmake --build "$BUILD" -j2 --target bench_matmul bench_train bench_attention bench_generate train_reverse train_sort >/dev/null
 
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown)
 cores=$(nproc)
@@ -80,6 +80,11 @@ echo "measure: bench_attention" >&2
     done
   fi
 } | write_csv attention.csv "bench_attention --csv and examples/bench_attention_torch.py --csv at 1 and $all threads"
+
+# Generation (docs/12): tokens per second with and without the key/value cache, three interleaved runs.
+echo "measure: bench_generate" >&2
+"$BUILD/examples/bench_generate" --csv --runs 3 |
+  write_csv generate.csv "bench_generate --csv --runs 3 (best of three interleaved runs each way)"
 
 # End to end: the wall time of the whole program with its default flags, in a scratch folder.
 scratch=$(mktemp -d)

@@ -18,7 +18,7 @@ case "$BUILD" in /*) BUILD_ABS=$BUILD ;; *) BUILD_ABS=$ROOT/$BUILD ;; esac
 
 echo "regenerate: building in $BUILD (Release)" >&2
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j2 --target tour fit_mlp positional_encoding online_softmax train_reverse train_sort train_chargpt qkv_tests >/dev/null
+cmake --build "$BUILD" -j2 --target tour fit_mlp positional_encoding online_softmax sampling_step train_reverse train_sort train_chargpt qkv_tests >/dev/null
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -184,6 +184,16 @@ value flash.torch_4096 "$(ratio "$(attention_best torch 0 4096 5)" "$(attention_
 value flash.materialised_1024 "$(ratio "$(attention_best materialised 0 1024 5)" "$(attention_best flash 0 1024 5)")"
 value flash.causal_4096 "$(ratio "$(attention_best flash 0 4096 5)" "$(attention_best flash 1 4096 5)")"
 value flash.mib_16384 "$(attention_best flash 0 16384 6 | awk '{ printf "%.0f", $1 }')"
+
+# Generation (docs/12): tokens per second with and without the key/value cache, and how many times faster.
+generate_rate() {  # generate_rate CACHE THREADS
+  awk -F, -v c="$1" -v t="$2" '$1 == "qkv" && $2 == c && $3 == t { printf "%.0f", $4 }' "$measured/generate.csv"
+}
+for threads in 1 2; do
+  value "generate.no_${threads}T" "$(generate_rate no $threads)"
+  value "generate.yes_${threads}T" "$(generate_rate yes $threads)"
+  value "generate.speedup_${threads}T" "$(ratio "$(generate_rate yes $threads)" "$(generate_rate no $threads)")"
+done
 
 # 5. Rewrite the pages in place (only when something changed, so file times stay put otherwise).
 for page in "${PAGES[@]}"; do

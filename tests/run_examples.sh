@@ -26,6 +26,10 @@ run ./build/examples/train_chargpt --sample "$out/chargpt/chargpt.safetensors" -
 run ./build/examples/bench_matmul --csv
 run ./build/examples/bench_train --steps 3 --csv
 run ./build/examples/online_softmax
+run ./build/examples/sampling_step
+run ./build/examples/bench_generate --new-tokens 40 --runs 1
+run ./build/examples/bench_generate --new-tokens 40 --runs 1 --csv
+run ./build/examples/train_reverse --eval "$out/reverse/reverse.safetensors" --out "$out/reverse_eval" --beam 4
 run ./build/examples/bench_attention --min-T 64 --max-T 128 --csv
 run ./build/tests/qkv_tests "attention: the two common masking bugs*"
 run ./build/tests/qkv_tests "multi-head attention: the course's shapes"
