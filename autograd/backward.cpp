@@ -80,7 +80,7 @@ void Node::release() {
 
 Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, std::vector<Tensor> saved,
               BackwardFn backward) {
-  if (profiler::enabled()) profiler::forward_done(name);  // the op's kernel has just run
+  if (profiler::hooked()) profiler::op_done(name, inputs, out);  // the op's kernel has just run
   if (!is_grad_enabled()) return out;
   bool any = false;
   std::vector<Edge> edges;

@@ -14,7 +14,8 @@ namespace qkv::profiler {
 
 namespace detail {
 std::atomic<bool> on{false};
-}
+std::atomic<bool> any_hook{false};
+}  // namespace detail
 
 namespace {
 
@@ -38,6 +39,7 @@ void start() {
   s.ops.clear();
   s.started = s.last_event = Clock::now();
   detail::on.store(true, std::memory_order_relaxed);
+  detail::any_hook.store(true, std::memory_order_relaxed);
 }
 
 std::vector<OpStats> snapshot() {
@@ -64,6 +66,33 @@ struct FromEnvironment {
 } from_environment;
 
 }  // namespace
+
+namespace {
+
+OpObserver& observer() {
+  static OpObserver o;
+  return o;
+}
+
+void update_any_hook() { detail::any_hook.store(enabled() || bool(observer()), std::memory_order_relaxed); }
+
+}  // namespace
+
+void op_done(const char* op, const std::vector<Tensor>& inputs, const Tensor& out) {
+  if (enabled()) forward_done(op);
+  if (observer()) observer()(op, inputs, out);
+}
+
+Tap::Tap(OpObserver see) {
+  if (observer()) fail("Tap", "an op tap is already set (taps do not nest)");
+  observer() = std::move(see);
+  update_any_hook();
+}
+
+Tap::~Tap() {
+  observer() = nullptr;
+  update_any_hook();
+}
 
 void forward_done(const char* op) {
   State& s = state();
@@ -100,7 +129,10 @@ Profile::Profile() {
   start_ = state().started;
 }
 
-Profile::~Profile() { detail::on.store(false, std::memory_order_relaxed); }
+Profile::~Profile() {
+  detail::on.store(false, std::memory_order_relaxed);
+  update_any_hook();
+}
 
 std::vector<OpStats> Profile::ops() const { return snapshot(); }
 

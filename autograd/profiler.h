@@ -14,23 +14,32 @@
 //             call mark() after such work to leave it out. Ops run on the calling thread, one at a time.
 //   backward  the engine times each node's backward function; the gradient sums where paths meet and the
 //             additions into leaves' .grad are the row "accumulate_grad" (PyTorch's AccumulateGrad).
-// When off, each op pays one relaxed atomic load. Leaves out: memory, per-shape rows, kernels called
+// A Tap, the same hook's other use, sees every op's name, inputs and output while it lives: a tool can look
+// inside a forward without the model's help (examples/support/explorer.cpp reads the queries, keys and
+// values each attention op was given). When both are off, each op pays one relaxed atomic load. Leaves out: memory, per-shape rows, kernels called
 // directly (tensor/), threads inside a kernel (their time is the op's wall time).
 #pragma once
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "tensor/tensor.h"
 
 namespace qkv::profiler {
 
 namespace detail {
-extern std::atomic<bool> on;
-}
+extern std::atomic<bool> on;        // a Profile records
+extern std::atomic<bool> any_hook;  // a Profile or a Tap: the one flag record() reads
+}  // namespace detail
 inline bool enabled() { return detail::on.load(std::memory_order_relaxed); }
+inline bool hooked() { return detail::any_hook.load(std::memory_order_relaxed); }
 
-// The hooks (called by record() and the backward engine).
+// The hooks. record() calls op_done once an op's kernel has run (it times it and shows it to the tap);
+// the backward engine calls backward_took.
+void op_done(const char* op, const std::vector<Tensor>& inputs, const Tensor& out);
 void forward_done(const char* op);
 void backward_took(const std::string& op, double seconds);
 // Ends the current gap: work since the previous op is not counted as the next op's forward.
@@ -58,6 +67,16 @@ class Profile {
 
  private:
   std::chrono::steady_clock::time_point start_;
+};
+
+// Shows every op to `see` while it lives (one tap at a time; taps do not nest). Called on the op's thread.
+using OpObserver = std::function<void(const char* op, const std::vector<Tensor>& inputs, const Tensor& out)>;
+class Tap {
+ public:
+  explicit Tap(OpObserver see);
+  ~Tap();
+  Tap(const Tap&) = delete;
+  Tap& operator=(const Tap&) = delete;
 };
 
 // The table of any stats over a wall time (Profile::table uses it; QKV_PROFILE=1 prints it at exit).

@@ -55,6 +55,13 @@ LayeredLayout layered_layout(int n, const std::vector<std::pair<int, int>>& edge
   if (placed != n)
     fail("graph_svg",
          "the graph has a cycle: " + std::to_string(n - placed) + " vertices lie on or after it");
+  // A source (a leaf, a constant) moves down to just above its first consumer, so short edges stay short.
+  for (int v = 0; v < n; ++v)
+    if (ins[size_t(v)].empty() && !outs[size_t(v)].empty()) {
+      int first = L.layer[size_t(outs[size_t(v)][0])];
+      for (int w : outs[size_t(v)]) first = std::min(first, L.layer[size_t(w)]);
+      L.layer[size_t(v)] = first - 1;
+    }
   const int layers = n ? *std::max_element(L.layer.begin(), L.layer.end()) + 1 : 0;
   std::vector<std::vector<int>> rows(static_cast<size_t>(layers));
   for (int v = 0; v < n; ++v) rows[size_t(L.layer[size_t(v)])].push_back(v);

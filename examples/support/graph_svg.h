@@ -1,7 +1,8 @@
 // The autograd graph drawn as SVG by qkv itself, without Graphviz: a layered drawing (Sugiyama's method,
 // in its two simplest steps) for graphs up to a few hundred vertices.
 //   1. layers: longest path from the sources, so every edge goes from a lower layer to a higher one
-//      (inputs at the top, the loss at the bottom);
+//      (inputs at the top, the loss at the bottom), then each source moved down to just above its first
+//      consumer;
 //   2. order within a layer: barycentric sweeps, each vertex moved to the mean position of its
 //      neighbours in the layer above (then below), which removes most crossings.
 // Leaves out: dummy vertices for long edges (they are drawn as curves across the layers between),
@@ -16,7 +17,7 @@
 namespace qkv::plot {
 
 struct LayeredLayout {
-  std::vector<int> layer;        // per vertex: 0 for a source, else 1 + the largest layer of its inputs
+  std::vector<int> layer;        // per vertex: 1 + the largest layer of its inputs; a source: 1 above its first consumer
   std::vector<int> order;        // per vertex: its place in its layer, left to right
   std::vector<double> x, y;      // per vertex: the centre of its box
   double width = 0, height = 0;  // of the whole drawing
