@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -57,12 +58,9 @@ int main(int argc, char** argv) try {
       .toggle("csv", "print rows of impl,cache,threads,tokens_per_s");
   if (!flags.parse(argc, argv)) return 0;
   const int64_t P = flags.integer("prompt"), N = flags.integer("new-tokens");
-  if (P + N - 1 > 512) {
-    std::fprintf(stderr,
-                 "bench_generate: --prompt %lld and --new-tokens %lld need %lld positions, past 512\n",
-                 (long long)P, (long long)N, (long long)(P + N - 1));
-    return 1;
-  }
+  if (P + N - 1 > 512)
+    flags.refuse("--prompt " + std::to_string(P) + " and --new-tokens " + std::to_string(N) + " need " +
+                 std::to_string(P + N - 1) + " positions, past max_len 512");
   std::vector<int> thread_counts;
   if (flags.integer("threads") > 0) {
     thread_counts = {int(flags.integer("threads"))};
@@ -111,6 +109,5 @@ int main(int argc, char** argv) try {
   }
   return 0;
 } catch (const std::exception& e) {
-  std::fprintf(stderr, "bench_generate: %s\n", e.what());
-  return 1;
+  return cli::report_error("bench_generate", e);
 }

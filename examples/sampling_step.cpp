@@ -91,6 +91,5 @@ int main(int argc, char** argv) try {
   std::printf("\nu = %.4f (seed %lld): token '%c'\n", u, (long long)flags.integer("seed"), names[token]);
   return 0;
 } catch (const std::exception& e) {
-  std::fprintf(stderr, "sampling_step: %s\n", e.what());
-  return 1;
+  return cli::report_error("sampling_step", e);
 }

@@ -172,7 +172,7 @@ TEST_CASE("examples: train_sort refuses out-of-range flags") {
 TEST_CASE("examples: every program answers --help without running and refuses unknown flags") {
   for (const char* program :
        {"train_reverse", "train_sort", "fit_mlp", "bench_matmul", "bench_train", "positional_encoding",
-        "bench_attention", "online_softmax"}) {
+        "bench_attention", "online_softmax", "bench_generate", "sampling_step"}) {
     const Run help = run(program, "--help");
     INFO(program << "\n" << help.output);
     CHECK(help.status == 0);
@@ -183,6 +183,17 @@ TEST_CASE("examples: every program answers --help without running and refuses un
     CHECK(bogus.status == 2);
     CHECK_THAT(bogus.output, Contains(std::string(program) + ": unknown flag \"--bogus\" (see --help)"));
   }
+}
+
+TEST_CASE("examples: bench_generate refuses a generation past max_len, sampling_step a bad top-p") {
+  const Run past = run("bench_generate", "--prompt 100 --new-tokens 500");
+  CHECK(past.status == 2);
+  CHECK_THAT(
+      past.output,
+      Contains("bench_generate: --prompt 100 and --new-tokens 500 need 599 positions, past max_len 512"));
+  const Run top_p = run("sampling_step", "--top-p 0");
+  CHECK(top_p.status == 2);
+  CHECK_THAT(top_p.output, Contains("sampling_step: --top-p must be a finite number in (0, 1], got 0"));
 }
 
 TEST_CASE("examples: fit_mlp and bench_train check their flags") {
