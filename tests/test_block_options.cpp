@@ -36,7 +36,7 @@ bool has_name(const Module& m, const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("block options: an RMSNorm sublayer equals x / sqrt(mean(x^2) + eps) * gamma, saved as ln") {
+TEST_CASE("block options: an RMSNorm sublayer equals x / sqrt(mean(x^2) + eps) times gamma, saved as ln") {
   manual_seed(10);
   AddNorm addnorm(6, 0.0f, Norm::rms_norm);
   REQUIRE(addnorm.rms);
@@ -56,7 +56,7 @@ TEST_CASE("block options: an RMSNorm sublayer equals x / sqrt(mean(x^2) + eps) *
   CHECK_THAT(ERROR_OF(RMSNorm(0)), Contains("RMSNorm") && Contains("normalized_shape"));
 }
 
-TEST_CASE("block options: a SwiGLU feed-forward equals W2 (silu(W1 x) * W3 x) from primitives") {
+TEST_CASE("block options: a SwiGLU feed-forward equals W2 (silu(W1 x) times W3 x) from primitives") {
   manual_seed(11);
   PositionWiseFFN ffn(4, 6, 4, Activation::relu, Ffn::swiglu, /*bias=*/false);
   REQUIRE(ffn.dense3);
@@ -159,7 +159,7 @@ TEST_CASE("block options: refused where they cannot apply, each naming the value
   CHECK_THAT(ERROR_OF(GPT(c)), Contains("ffn must be mlp or swiglu, got 5"));
 }
 
-TEST_CASE("block options: metadata round trips every option; a checkpoint from before them loads") {
+TEST_CASE("block options: metadata round trips every option, and a checkpoint from before them loads") {
   const TransformerConfig c = llama_config();
   const auto meta = config_metadata(c);
   CHECK(meta.at("norm") == "rms_norm");

@@ -46,7 +46,7 @@ double last_val(const std::string& output) {
 
 }  // namespace
 
-TEST_CASE("train_chargpt: a short run on a small text lowers the validation loss; sample writes from it") {
+TEST_CASE("train_chargpt: a short run on a small text lowers the validation loss, and sample writes from it") {
   const std::string data = small_text_file(), out = testing::scratch_path("chargpt", "run");
   for (const char* arch : {"gpt2", "llama"}) {
     INFO(arch);

@@ -110,7 +110,7 @@ TEST_CASE("rope: refuses an odd head width, a width not split by H, a negative o
   CHECK_THAT(ERROR_OF(rope(ones({8}), 2)), Contains("rope") && Contains("[8]"));
 }
 
-TEST_CASE("swiglu: equals silu(a) * b from primitives, forward and gradients; gradcheck") {
+TEST_CASE("swiglu: equals silu(a) times b from primitives, forward and gradients, and gradcheck") {
   manual_seed(7);
   const Tensor a = randn({3, 6}).set_requires_grad(), b = randn({3, 6}).set_requires_grad();
   const Tensor y = swiglu(a, b), ref = a * sigmoid(a) * b;
