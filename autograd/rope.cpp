@@ -1,6 +1,6 @@
 // Differentiable rotary position embeddings (see ops.h), on the kernel of tensor/rope.h.
-#include "autograd/ops.h"
 #include "tensor/rope.h"
+#include "autograd/ops.h"
 
 namespace qkv {
 

@@ -1,6 +1,6 @@
 // Differentiable SwiGLU gate (see ops.h), on the kernels of tensor/swiglu.h.
-#include "autograd/ops.h"
 #include "tensor/swiglu.h"
+#include "autograd/ops.h"
 
 namespace qkv {
 

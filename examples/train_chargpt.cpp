@@ -44,8 +44,10 @@ std::string read_file(const std::string& path) {
 // No --data: README.md and every docs/*.md in name order, from the current folder (the repository root).
 std::string default_text() {
   if (!fs::exists("README.md") || !fs::is_directory("docs"))
-    fail("--data", "none given, so README.md and docs/*.md are read from the repository's root, and they "
-                   "are not in " + quote(fs::current_path().string()));
+    fail("--data",
+         "none given, so README.md and docs/*.md are read from the repository's root, and they "
+         "are not in " +
+             quote(fs::current_path().string()));
   std::vector<std::string> paths{"README.md"};
   for (const auto& e : fs::directory_iterator("docs"))
     if (e.path().extension() == ".md") paths.push_back(e.path().string());
@@ -198,8 +200,9 @@ int main(int argc, char** argv) try {
                "Train a character-level GPT on a text file (default: README.md and docs/*.md of the "
                "repository, read from the current folder), or write text with --sample.");
   f.option("data", "", "text file to learn (no --data: README.md + docs/*.md from the repository root)")
-      .choice_option("arch", "gpt2", {"gpt2", "llama"}, "gpt2: LayerNorm, GELU MLP, learned positions; "
-                                                        "llama: RMSNorm, SwiGLU, rotary positions")
+      .choice_option("arch", "gpt2", {"gpt2", "llama"},
+                     "gpt2: LayerNorm, GELU MLP, learned positions; "
+                     "llama: RMSNorm, SwiGLU, rotary positions")
       .integer_option("steps", "2000", 1, 10'000'000, "training steps (the cosine reaches --min-lr here)")
       .integer_option("batch", "12", 1, 4096, "sequences per step")
       .integer_option("block", "64", 2, 4096, "context length in tokens (max_len)")
@@ -212,7 +215,8 @@ int main(int argc, char** argv) try {
       .integer_option("tie", "1", 0, 1, "1: the output layer is the token embedding")
       .number_option("lr", "1e-3", cli::Range::above(0, 1), "peak learning rate")
       .number_option("min-lr", "1e-4", cli::Range::closed(0, 1), "learning rate at --steps (cosine)")
-      .integer_option("warmup", "100", 0, 10'000'000, "linear warmup steps (default: 100, or steps / 10 if fewer)")
+      .integer_option("warmup", "100", 0, 10'000'000,
+                      "linear warmup steps (default: 100, or steps / 10 if fewer)")
       .number_option("weight-decay", "0.1", cli::Range::closed(0, 10), "AdamW's, on matrices only")
       .number_option("beta1", "0.9", cli::Range::closed(0, 0.9999), "AdamW beta1")
       .number_option("beta2", "0.99", cli::Range::closed(0, 0.9999), "AdamW beta2")
@@ -254,8 +258,10 @@ int main(int argc, char** argv) try {
   GPT model(saved ? config_from_metadata(*saved) : chargpt_config(f, int64_t(vocab.bytes.size())));
   const int64_t T = model.config.max_len;
   if (int64_t(val.size()) <= T)
-    fail("--data", "the text has " + std::to_string(ids.size()) + " bytes: its last 10% must be longer "
-                   "than the block of " + std::to_string(T));
+    fail("--data", "the text has " + std::to_string(ids.size()) +
+                       " bytes: its last 10% must be longer "
+                       "than the block of " +
+                       std::to_string(T));
   AdamW opt(decay_matrices_only(model.named_parameters(), f.number("weight-decay")), f.number("lr"),
             f.number("beta1"), f.number("beta2"), 1e-8);
   // 100 warmup steps unless asked otherwise; a run shorter than 1,000 steps warms up over its first tenth
@@ -271,8 +277,8 @@ int main(int argc, char** argv) try {
   }
   std::cout << "chargpt (" << model.config.block.num_hiddens << " wide, " << model.config.num_blks
             << " layers, " << (model.config.block.rope ? "llama" : "gpt2") << "): " << text.size()
-            << " bytes, vocabulary " << vocab.bytes.size() << ", " << model.num_parameters() << " parameters, "
-            << get_num_threads() << " thread(s)\n";
+            << " bytes, vocabulary " << vocab.bytes.size() << ", " << model.num_parameters()
+            << " parameters, " << get_num_threads() << " thread(s)\n";
 
   const int64_t every = f.integer("eval-interval"), iters = f.integer("eval-iters");
   auto evaluate = [&](int64_t step, double seconds) {

@@ -17,9 +17,9 @@ void validate(const TransformerConfig& c) {
 // What only GPT builds: refused by the encoder-decoder, which has sinusoidal positions and its own head.
 static void refuse_gpt_only(const TransformerConfig& c, const char* op) {
   if (c.block.rope || c.tie_embeddings || c.gpt2_init)
-    fail(op, "rope, tie_embeddings and gpt2_init are GPT's options, got rope " + std::to_string(c.block.rope) +
-                 ", tie_embeddings " + std::to_string(c.tie_embeddings) + ", gpt2_init " +
-                 std::to_string(c.gpt2_init));
+    fail(op, "rope, tie_embeddings and gpt2_init are GPT's options, got rope " +
+                 std::to_string(c.block.rope) + ", tie_embeddings " + std::to_string(c.tie_embeddings) +
+                 ", gpt2_init " + std::to_string(c.gpt2_init));
 }
 
 // GPT-2's init (nanoGPT's _init_weights): matrices ~ N(0, 0.02), the projections that add into the
@@ -164,8 +164,8 @@ GPT::GPT(const TransformerConfig& c) : config(with_activation(c, Activation::gel
 }
 
 Tensor GPT::logits(const Tensor& x) const {
-  const Tensor h = rms_f ? rms_f->forward(x) : ln_f->forward(x);             // [B,T,D]
-  return head ? head->forward(h) : linear(h, tok_emb->weight);               // [B,T,V]
+  const Tensor h = rms_f ? rms_f->forward(x) : ln_f->forward(x);  // [B,T,D]
+  return head ? head->forward(h) : linear(h, tok_emb->weight);    // [B,T,V]
 }
 
 Tensor GPT::forward(const Tensor& ids) {

@@ -90,9 +90,9 @@ class GPT : public Module {
   std::shared_ptr<LearnedPositionalEncoding> pos_emb;  // null with block.rope (positions turn q and k)
   std::shared_ptr<Dropout> emb_dropout;                // block.rope only: what pos_emb's dropout does
   std::vector<std::shared_ptr<TransformerEncoderBlock>> blocks;  // pre-norm, causal
-  std::shared_ptr<LayerNorm> ln_f;   // block.norm layer_norm (else null)
-  std::shared_ptr<RMSNorm> rms_f;    // block.norm rms_norm (else null), saved as "ln_f" too
-  std::shared_ptr<Linear> head;      // D -> V; null with tie_embeddings (tok_emb's weight serves)
+  std::shared_ptr<LayerNorm> ln_f;                               // block.norm layer_norm (else null)
+  std::shared_ptr<RMSNorm> rms_f;  // block.norm rms_norm (else null), saved as "ln_f" too
+  std::shared_ptr<Linear> head;    // D -> V; null with tie_embeddings (tok_emb's weight serves)
   TransformerConfig config;
 };
 

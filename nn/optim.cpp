@@ -150,9 +150,8 @@ void Adam::step() {
   const double c1 = 1 - std::pow(beta1_, double(t)), c2 = 1 - std::pow(beta2_, double(t));
   // The constants of a parameter with weight decay wd (only the decay differs between groups).
   auto constants = [&](double wd) {
-    return AdamConstants{float(beta1_),   float(1 - beta1_), float(beta2_),  float(1 - beta2_),
-                         float(eps_),     float(wd),         float(1 - lr * wd), float(lr / c1),
-                         float(std::sqrt(c2))};
+    return AdamConstants{float(beta1_), float(1 - beta1_),  float(beta2_),  float(1 - beta2_),   float(eps_),
+                         float(wd),     float(1 - lr * wd), float(lr / c1), float(std::sqrt(c2))};
   };
   const auto update = decoupled_ ? adam_elements<true> : adam_elements<false>;
   // Every parameter's elements, end to end, as one index range: one parallel_for for the whole step (a
@@ -256,8 +255,8 @@ void validate(const Schedule& s) {
   if (s.kind != Schedule::constant && s.kind != Schedule::cosine && s.kind != Schedule::inverse_sqrt)
     fail("Schedule", "kind must be constant, cosine or inverse_sqrt, got " + std::to_string(int(s.kind)));
   if (s.kind == Schedule::cosine && s.min_lr > s.base_lr)
-    fail("Schedule", "min_lr must be <= base_lr, got min_lr " + kernels::value_text(s.min_lr) + " and base_lr " +
-                         kernels::value_text(s.base_lr));
+    fail("Schedule", "min_lr must be <= base_lr, got min_lr " + kernels::value_text(s.min_lr) +
+                         " and base_lr " + kernels::value_text(s.base_lr));
   if (s.kind == Schedule::cosine && s.total_steps < s.warmup_steps)
     fail("Schedule", "total_steps must be >= warmup_steps, got total_steps " + std::to_string(s.total_steps) +
                          " and warmup_steps " + std::to_string(s.warmup_steps));

@@ -36,8 +36,8 @@ PositionWiseFFN::PositionWiseFFN(int64_t num_inputs, int64_t ffn_num_hiddens, in
 }
 
 Tensor PositionWiseFFN::forward(const Tensor& x) const {
-  const Tensor h = dense1->forward(x);  // [B,T,in] -> [B,T,F]
-  if (dense3) return dense2->forward(swiglu(h, dense3->forward(x)));  // W2 (silu(W1 x) * W3 x)
+  const Tensor h = dense1->forward(x);                                          // [B,T,in] -> [B,T,F]
+  if (dense3) return dense2->forward(swiglu(h, dense3->forward(x)));            // W2 (silu(W1 x) * W3 x)
   return dense2->forward(activation_ == Activation::relu ? relu(h) : gelu(h));  // -> [B,T,out]
 }
 

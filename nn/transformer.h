@@ -14,7 +14,7 @@ namespace qkv::nn {
 
 enum class Activation { relu, gelu };
 enum class Norm { layer_norm, rms_norm };  // of every sublayer (GPT-2: LayerNorm; LLaMA: RMSNorm)
-enum class Ffn { mlp, swiglu };            // mlp: dense2(act(dense1 x)); swiglu: dense2(silu(dense1 x) * dense3 x)
+enum class Ffn { mlp, swiglu };  // mlp: dense2(act(dense1 x)); swiglu: dense2(silu(dense1 x) * dense3 x)
 
 class PositionWiseFFN : public Module {
  public:
@@ -34,7 +34,7 @@ class AddNorm : public Module {
  public:
   AddNorm(int64_t normalized_shape, float dropout, Norm kind = Norm::layer_norm, bool bias = true);
   Tensor forward(const Tensor& x, const Tensor& y) const;  // norm(x + dropout(y))
-  Tensor norm(const Tensor& x) const;                       // ln or rms, whichever the block has
+  Tensor norm(const Tensor& x) const;                      // ln or rms, whichever the block has
   std::shared_ptr<Dropout> dropout;
   std::shared_ptr<LayerNorm> ln;  // Norm::layer_norm (else null)
   std::shared_ptr<RMSNorm> rms;   // Norm::rms_norm (else null), saved under the same name "ln"
@@ -53,10 +53,10 @@ struct BlockConfig {
   // The modern options (issue 15); LLaMA's block is norm rms_norm, ffn swiglu, rope, no biases.
   Norm norm = Norm::layer_norm;
   Ffn ffn = Ffn::mlp;
-  bool rope = false;         // rotary positions (nn/multi_head_attention.h) on self-attention's q and k
-  float rope_base = 10000;   // theta_i = rope_base^(-2i/Dh)
-  bool ffn_bias = true;      // on the FFN's layers
-  bool norm_bias = true;     // LayerNorm's beta (RMSNorm has none)
+  bool rope = false;        // rotary positions (nn/multi_head_attention.h) on self-attention's q and k
+  float rope_base = 10000;  // theta_i = rope_base^(-2i/Dh)
+  bool ffn_bias = true;     // on the FFN's layers
+  bool norm_bias = true;    // LayerNorm's beta (RMSNorm has none)
 };
 
 // Throws "op: <field> must be ..., got ..." unless sizes are >= 1, num_hiddens is a multiple of

@@ -14,11 +14,12 @@ Tensor rope(const Tensor& x, int64_t H, int64_t pos_offset, float base, bool inv
   if (x.dim() < 2) fail("rope", "needs x of shape [..., T, H*Dh], got " + to_string(x.shape()));
   check::positive("rope", "num_heads", H);
   check::non_negative("rope", "pos_offset", pos_offset);
-  if (!(base > 1) || !std::isfinite(base)) fail("rope", "base must be a finite number > 1, got " + std::to_string(base));
+  if (!(base > 1) || !std::isfinite(base))
+    fail("rope", "base must be a finite number > 1, got " + std::to_string(base));
   const int64_t T = x.size(x.dim() - 2), width = x.size(x.dim() - 1);
   if (width % H != 0 || (width / H) % 2 != 0)
-    fail("rope", "the last dim of x " + to_string(x.shape()) + " must be H*Dh with Dh even, H = " +
-                     std::to_string(H));
+    fail("rope", "the last dim of x " + to_string(x.shape()) +
+                     " must be H*Dh with Dh even, H = " + std::to_string(H));
   const int64_t Dh = width / H, half = Dh / 2;
   // cos and sin of every (position, pair) angle, [T, Dh/2]: the angle in double, rounded once
   std::vector<float> cos_t(T * half), sin_t(T * half);

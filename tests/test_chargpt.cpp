@@ -46,23 +46,27 @@ double last_val(const std::string& output) {
 
 }  // namespace
 
-TEST_CASE("train_chargpt: a short run on a small text lowers the validation loss, and sample writes from it") {
+TEST_CASE(
+    "train_chargpt: a short run on a small text lowers the validation loss, and sample writes from it") {
   const std::string data = small_text_file(), out = testing::scratch_path("chargpt", "run");
   for (const char* arch : {"gpt2", "llama"}) {
     INFO(arch);
-    const auto r = testing::run_program(chargpt(" --data " + data + kTiny + " --steps 60 --eval-interval 30 " +
-                                                "--overwrite --arch " + arch + " --out " + out));
+    const auto r =
+        testing::run_program(chargpt(" --data " + data + kTiny + " --steps 60 --eval-interval 30 " +
+                                     "--overwrite --arch " + arch + " --out " + out));
     REQUIRE(r.status == 0);
     CHECK(last_val(r.output) < first_val(r.output) - 0.5);
     CHECK(std::filesystem::exists(out + "/loss.svg"));
-    const auto s = testing::run_program(chargpt(" --sample " + out + "/chargpt.safetensors --prompt \"the \"" +
-                                                " --max-new-tokens 40 --temperature 0.8 --top-k 5"));
+    const auto s =
+        testing::run_program(chargpt(" --sample " + out + "/chargpt.safetensors --prompt \"the \"" +
+                                     " --max-new-tokens 40 --temperature 0.8 --top-k 5"));
     REQUIRE(s.status == 0);
-    CHECK(s.output.rfind("the ", 0) == 0);   // the prompt, then what the model wrote
-    CHECK(s.output.size() == 4 + 40 + 1);    // 40 new bytes and a newline
+    CHECK(s.output.rfind("the ", 0) == 0);  // the prompt, then what the model wrote
+    CHECK(s.output.size() == 4 + 40 + 1);   // 40 new bytes and a newline
   }
   // greedy twice: the same text; a prompt byte outside the vocabulary is a named error
-  const std::string greedy = chargpt(" --sample " + out + "/chargpt.safetensors --prompt the --temperature 0"
+  const std::string greedy = chargpt(" --sample " + out +
+                                     "/chargpt.safetensors --prompt the --temperature 0"
                                      " --max-new-tokens 30");
   CHECK(testing::run_program(greedy).output == testing::run_program(greedy).output);
   const auto bad = testing::run_program(chargpt(" --sample " + out + "/chargpt.safetensors --prompt theZ"));
@@ -75,9 +79,9 @@ TEST_CASE("train_chargpt: the same seed gives the same checkpoint bytes with 1 o
   std::string bytes[2];
   for (int threads : {1, 2}) {
     const std::string out = testing::scratch_path("chargpt", "det" + std::to_string(threads));
-    const auto r = testing::run_program(chargpt(" --data " + data + kTiny + " --steps 12 --eval-interval 6" +
-                                                " --overwrite --threads " + std::to_string(threads) +
-                                                " --out " + out));
+    const auto r =
+        testing::run_program(chargpt(" --data " + data + kTiny + " --steps 12 --eval-interval 6" +
+                                     " --overwrite --threads " + std::to_string(threads) + " --out " + out));
     REQUIRE(r.status == 0);
     std::ifstream in(out + "/chargpt.safetensors", std::ios::binary);
     std::stringstream s;
@@ -87,8 +91,8 @@ TEST_CASE("train_chargpt: the same seed gives the same checkpoint bytes with 1 o
   CHECK(!bytes[0].empty());
   CHECK(bytes[0] == bytes[1]);
   const std::string out = testing::scratch_path("chargpt", "det1");
-  const auto resumed = testing::run_program(chargpt(" --data " + data + kTiny + " --steps 20 --resume" +
-                                                    " --eval-interval 6 --out " + out));
+  const auto resumed = testing::run_program(
+      chargpt(" --data " + data + kTiny + " --steps 20 --resume" + " --eval-interval 6 --out " + out));
   REQUIRE(resumed.status == 0);
   CHECK_THAT(resumed.output, Contains("resumed") && Contains("at step 12") && Contains("step 20: train"));
 }
@@ -117,8 +121,10 @@ TEST_CASE("train_chargpt: a short run on tinyshakespeare lowers the validation l
     return;
   }
   const std::string out = testing::scratch_path("chargpt", "shakespeare");
-  const auto r = testing::run_program(chargpt(" --data " + data + " --steps 40 --eval-interval 40 "
-                                              "--eval-iters 4 --overwrite --out " + out));
+  const auto r = testing::run_program(chargpt(" --data " + data +
+                                              " --steps 40 --eval-interval 40 "
+                                              "--eval-iters 4 --overwrite --out " +
+                                              out));
   REQUIRE(r.status == 0);
   CHECK_THAT(r.output, Contains("1115394 bytes, vocabulary 65"));
   CHECK(last_val(r.output) < first_val(r.output) - 1.0);

@@ -83,8 +83,8 @@ TEST_CASE("rope: equals its composition from primitives, with a position offset"
   }
   // position 0 turns nothing; rows t of a forward at offset 0 are rows t - 2 of a forward at offset 2
   CHECK(testing::bitwise_equal(slice(rope(x, 3), 1, 0, 1).detach(), slice(x, 1, 0, 1).detach()));
-  CHECK(testing::bitwise_equal(slice(rope(x, 3, 0), 1, 2, 5).detach(),
-                               rope(slice(x, 1, 2, 5), 3, 2).detach()));
+  CHECK(
+      testing::bitwise_equal(slice(rope(x, 3, 0), 1, 2, 5).detach(), rope(slice(x, 1, 2, 5), 3, 2).detach()));
   REQUIRE_NOTHROW(gradcheck([](const Inputs& v) { return rope(v[0], 3, 4); }, {x}));
 }
 

@@ -53,13 +53,13 @@ TEST_CASE("optim groups: groups of one decay equal the single-list optimizer bit
 
 TEST_CASE("optim schedule: warmup then cosine at hand-worked steps, and Adam follows it") {
   Schedule s{Schedule::cosine, 1e-3, 100, 2000, 1e-4};
-  CHECK(s.lr_at(0) == Approx(1e-5));     // 1e-3 * 1/100
-  CHECK(s.lr_at(49) == Approx(5e-4));    // halfway up
-  CHECK(s.lr_at(99) == Approx(1e-3));    // the top
-  CHECK(s.lr_at(100) == Approx(1e-3));   // cosine at progress 0
+  CHECK(s.lr_at(0) == Approx(1e-5));       // 1e-3 * 1/100
+  CHECK(s.lr_at(49) == Approx(5e-4));      // halfway up
+  CHECK(s.lr_at(99) == Approx(1e-3));      // the top
+  CHECK(s.lr_at(100) == Approx(1e-3));     // cosine at progress 0
   CHECK(s.lr_at(1050) == Approx(5.5e-4));  // progress 1/2: 1e-4 + 0.5 * 9e-4
-  CHECK(s.lr_at(2000) == Approx(1e-4));  // the end
-  CHECK(s.lr_at(5000) == Approx(1e-4));  // past the end: stays at min_lr
+  CHECK(s.lr_at(2000) == Approx(1e-4));    // the end
+  CHECK(s.lr_at(5000) == Approx(1e-4));    // past the end: stays at min_lr
   Tensor p = ones({2}).set_requires_grad();
   AdamW opt({{"p", p}}, 0.5);
   opt.set_schedule(s);
@@ -75,8 +75,9 @@ TEST_CASE("optim schedule and groups: bad values are named errors") {
   AdamW opt({{"p", p}});
   CHECK_THAT(ERROR_OF(opt.set_schedule(Schedule{Schedule::cosine, 1e-3, 10, 100, 1e-2})),
              Contains("Schedule: min_lr must be <= base_lr, got min_lr 0.01 and base_lr 0.001"));
-  CHECK_THAT(ERROR_OF(opt.set_schedule(Schedule{Schedule::cosine, 1e-3, 100, 10, 0})),
-             Contains("Schedule: total_steps must be >= warmup_steps, got total_steps 10 and warmup_steps 100"));
+  CHECK_THAT(
+      ERROR_OF(opt.set_schedule(Schedule{Schedule::cosine, 1e-3, 100, 10, 0})),
+      Contains("Schedule: total_steps must be >= warmup_steps, got total_steps 10 and warmup_steps 100"));
   CHECK_THAT(ERROR_OF(opt.set_schedule(Schedule{Schedule::constant, -1, 0, 0, 0})),
              Contains("Schedule") && Contains("base_lr"));
   CHECK_THAT(ERROR_OF(opt.set_schedule(Schedule{Schedule::constant, 1e-3, -5, 0, 0})),

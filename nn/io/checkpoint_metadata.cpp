@@ -131,8 +131,10 @@ TransformerConfig config_from_metadata(const MetadataReader& meta) {
   // defaults, which are what every model was then.
   const auto flag = [&](const char* key, bool old) { return meta.has(key) ? meta.boolean(key) : old; };
   if (meta.has("norm"))
-    c.block.norm = meta.choice("norm", {"layer_norm", "rms_norm"}) == "rms_norm" ? Norm::rms_norm : Norm::layer_norm;
-  if (meta.has("ffn")) c.block.ffn = meta.choice("ffn", {"mlp", "swiglu"}) == "swiglu" ? Ffn::swiglu : Ffn::mlp;
+    c.block.norm =
+        meta.choice("norm", {"layer_norm", "rms_norm"}) == "rms_norm" ? Norm::rms_norm : Norm::layer_norm;
+  if (meta.has("ffn"))
+    c.block.ffn = meta.choice("ffn", {"mlp", "swiglu"}) == "swiglu" ? Ffn::swiglu : Ffn::mlp;
   c.block.rope = flag("rope", false);
   if (meta.has("rope_base")) c.block.rope_base = float(meta.number("rope_base", 1, 1e9));
   c.block.ffn_bias = flag("ffn_bias", true);
