@@ -1,6 +1,7 @@
 // The attention explorer (examples/support/explorer.h, html_explorer.h): its numbers against the model's,
 // its refusals, a page that asks for nothing from the network, and the page itself in a real browser
-// (headless Chromium, when installed: QKV_CHROMIUM names it, else chromium or chromium-browser on PATH).
+// (headless Chromium, when installed: QKV_CHROMIUM names it, else chromium or chromium-browser on PATH;
+// each run is stopped after 60 s).
 // The browser test injects a script into a copy of the page, lets Chromium run it (--dump-dom) and reads
 // what it wrote into the DOM; it also saves a screenshot, QKV_TEST_TMP/explorer_screenshot.png.
 #include <filesystem>
@@ -92,6 +93,10 @@ const char* kProbe = R"js(<script>
     set("nv-query", "2"); set("nv-head", "1");
     out.softmax = [...document.querySelectorAll(".nv-softmax")].map((e) => Number(e.dataset.value));
     out.resources = performance.getEntriesByType("resource").length;
+    document.querySelector('nav button[data-view="head-view"]').click();
+    const t0 = performance.now(); X.render(); out.render_ms = performance.now() - t0;
+    out.lines_rendered = lines().length;
+    out.rows_in_view = Math.ceil(document.getElementById("hv-scroll").clientHeight / 18) + 5;
   } catch (e) { out.errors.push(String(e)); }
   document.body.insertAdjacentHTML("beforeend", '<pre id="qkv-test-result">' + JSON.stringify(out).replace(/</g, "\\u003c") + "</pre>");
 })();
@@ -146,6 +151,55 @@ TEST_CASE("explorer: the page is one file that names no network address and forb
   CHECK_THAT(html, Contains("\\u003cbos\\u003e"));  // token names cannot close the <script>
 }
 
+namespace {
+
+// Runs kProbe on the page in Chromium; returns what it wrote. tag names the files and the profile folder.
+json::Value probe_in_chromium(const std::string& browser, std::string page, const std::string& tag) {
+  const std::string tmp = QKV_TEST_TMP, probed = tmp + "/explorer_probe_" + tag + ".html";
+  page.insert(page.find("<head>") + 6,
+              "<script>window.__errors = []; window.addEventListener(\"error\", (e) => "
+              "window.__errors.push(String(e.message)));</script>");
+  page.insert(page.rfind("</body>"), kProbe);
+  std::ofstream(probed) << page;
+  const testing::ProgramRun run = testing::run_program(
+      "(timeout 60 " + browser +
+      " --headless --no-sandbox --disable-gpu --no-first-run --virtual-time-budget=3000 " +
+      "--user-data-dir=" + tmp + "/chromium-" + tag + " --dump-dom file://" + probed + " 2>/dev/null)");
+  REQUIRE(run.status == 0);
+  const size_t from = run.output.rfind("<pre id=\"qkv-test-result\">"), to = run.output.find("</pre>", from);
+  INFO(run.output.substr(0, 2000));
+  REQUIRE(from != std::string::npos);
+  return json::parse(unescape_html(run.output.substr(from + 26, to - from - 26)));
+}
+
+}  // namespace
+
+TEST_CASE("explorer: 256 tokens in headless Chromium: lines drawn only for the rows in view, quickly") {
+  const std::string browser = chromium();
+  if (browser.empty()) {
+    WARN(
+        "SKIPPED: no chromium on PATH (apt-get install chromium, or set QKV_CHROMIUM); the page's browser "
+        "test did not run");
+    return;
+  }
+  manual_seed(2);
+  TransformerConfig c = small_config();
+  c.max_len = 300;
+  EncoderDecoder model(c);
+  std::string digits;
+  for (int i = 0; i < 256; ++i) digits += std::to_string((i * 7) % 10) + " ";
+  const explorer::Exploration ex = explorer::explore(small_reverse_checkpoint(model), digits);
+  REQUIRE(ex.maps[0].T == 256);
+  const json::Value result = probe_in_chromium(browser, explorer::explorer_html(ex), "long");
+  INFO(json::dump(result));
+  CHECK(member(result, "errors").array.empty());
+  CHECK(number(member(result, "left")) == 256);
+  CHECK(number(member(result, "right")) == 256);
+  // Never all 256 x 256 x 2 lines: only the rows in view (with a margin of 5) reach the page.
+  CHECK(number(member(result, "lines_rendered")) <= number(member(result, "rows_in_view")) * 256 * 2);
+  CHECK(number(member(result, "render_ms")) < 2000);
+}
+
 TEST_CASE("explorer: in headless Chromium, no script errors, one element per token, hover and numbers work") {
   const std::string browser = chromium();
   if (browser.empty()) {
@@ -172,8 +226,8 @@ TEST_CASE("explorer: in headless Chromium, no script errors, one element per tok
            "--user-data-dir=" +
            tmp + "/chromium-" + run;
   };
-  const testing::ProgramRun run =
-      testing::run_program("(" + browser + flags("dom") + " --dump-dom file://" + probed + " 2>/dev/null)");
+  const testing::ProgramRun run = testing::run_program("(timeout 60 " + browser + flags("dom") +
+                                                       " --dump-dom file://" + probed + " 2>/dev/null)");
   REQUIRE(run.status == 0);
   const size_t from = run.output.rfind("<pre id=\"qkv-test-result\">"), to = run.output.find("</pre>", from);
   INFO(run.output.substr(0, 2000));
@@ -200,7 +254,7 @@ TEST_CASE("explorer: in headless Chromium, no script errors, one element per tok
   CHECK(std::abs(sum - 1) < 1e-6);
   // A picture to look at (CI keeps it): the cross-attention's model view.
   const testing::ProgramRun shot = testing::run_program(
-      "(" + browser + flags("shot") + " --window-size=1200,800 --screenshot=" + tmp +
+      "(timeout 60 " + browser + flags("shot") + " --window-size=1200,800 --screenshot=" + tmp +
       "/explorer_screenshot.png \"file://" + original + "#view=model-view&kind=cross\" 2>/dev/null)");
   CHECK(shot.status == 0);
   CHECK(std::filesystem::file_size(tmp + "/explorer_screenshot.png") > 1000);

@@ -11,6 +11,7 @@
 #include "nn/decode.h"
 #include "nn/io/checkpoint.h"
 #include "nn/io/checkpoint_metadata.h"
+#include "support/cli.h"
 #include "support/toy_data.h"
 
 namespace qkv::explorer {
@@ -21,7 +22,8 @@ using toy::SortTask;
 
 namespace {
 
-[[noreturn]] void refuse(const std::string& what) { fail("explore_attention", what); }
+// Input the model cannot read is a bad command line: "explore_attention: ..." (exit status 2).
+[[noreturn]] void refuse(const std::string& what) { throw cli::UsageError("explore_attention: " + what); }
 
 // "8 1 1 7 5" or "81175" -> {8, 1, 1, 7, 5}; anything but digits and spaces is refused.
 std::vector<int64_t> digits_of(const std::string& input, const std::string& model) {

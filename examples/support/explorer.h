@@ -32,7 +32,8 @@ struct Exploration {
 };
 
 // Loads the checkpoint, rebuilds its model from the metadata, tokenizes input for it and runs it. Throws
-// qkv::Error "explore_attention: ..." for input the model cannot read (naming the input and what it takes).
+// cli::UsageError "explore_attention: ..." for input the model cannot read (naming the input and what it
+// takes), and qkv::Error for a checkpoint it cannot load.
 Exploration explore(const std::string& checkpoint, const std::string& input);
 
 // softmax over the keys of q_i . k_j / sqrt(Dh) with masked keys at zero, in double: the numbers view's
