@@ -18,7 +18,7 @@ case "$BUILD" in /*) BUILD_ABS=$BUILD ;; *) BUILD_ABS=$ROOT/$BUILD ;; esac
 
 echo "regenerate: building in $BUILD (Release)" >&2
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j2 --target tour fit_mlp positional_encoding online_softmax sampling_step train_reverse train_sort train_chargpt qkv_tests >/dev/null
+cmake --build "$BUILD" -j2 --target tour fit_mlp positional_encoding online_softmax sampling_step train_reverse train_sort train_chargpt explore_attention bench_train qkv_tests >/dev/null
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT

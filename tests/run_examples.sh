@@ -23,6 +23,15 @@ run cmp "$out/det1/reverse.safetensors" "$out/det2/reverse.safetensors"
 # A few steps of the character GPT on the default text (README.md + docs/*.md), then text from it.
 run ./build/examples/train_chargpt --steps 30 --eval-interval 15 --eval-iters 2 --out "$out/chargpt"
 run ./build/examples/train_chargpt --sample "$out/chargpt/chargpt.safetensors" --prompt "The " --max-new-tokens 60
+# The explorer on both checkpoints, the graph drawings, the summary and the profiler (docs/14-explorer.md).
+run ./build/examples/explore_attention --checkpoint "$out/reverse/reverse.safetensors" --input "8 1 1 7 5 3 9" --out "$out/reverse.html"
+run ./build/examples/explore_attention --checkpoint "$out/sort/sort.safetensors" --input "3 1 4 1 5 9 2 6" --out "$out/sort.html"
+run ./build/examples/fit_mlp --hidden 2 --steps 200 --graph "$out/fit_mlp_graph.svg"
+run ./build/examples/fit_mlp --graph-of attention_composed --graph "$out/attention_composed.svg"
+run ./build/examples/fit_mlp --graph-of attention --graph "$out/attention_fused.svg"
+run ./build/examples/train_reverse --summary
+run ./build/examples/bench_train --config reverse --steps 5 --threads 1 --profile
+run ./build/examples/bench_train --summary
 run ./build/examples/bench_matmul --csv
 run ./build/examples/bench_train --steps 3 --csv
 run ./build/examples/online_softmax
@@ -34,7 +43,8 @@ run ./build/examples/bench_attention --min-T 64 --max-T 128 --csv
 run ./build/tests/qkv_tests "attention: the two common masking bugs*"
 run ./build/tests/qkv_tests "multi-head attention: the course's shapes"
 for f in "$out"/pe/positional_curves.svg "$out"/pe/positional_heatmap.svg "$out"/reverse/loss.svg \
-         "$out"/reverse/cross_attention.svg "$out"/reverse_eval/cross_attention.svg "$out"/chargpt/loss.svg; do
+         "$out"/reverse/cross_attention.svg "$out"/reverse_eval/cross_attention.svg "$out"/chargpt/loss.svg \
+         "$out"/fit_mlp_graph.svg "$out"/attention_composed.svg "$out"/attention_fused.svg; do
   grep -q "</svg>" "$f" || { echo "run_examples: $f is not a whole SVG"; exit 1; }
 done
 rm -rf "$out"
