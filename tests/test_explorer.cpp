@@ -48,10 +48,14 @@ std::vector<float> encoder_weights(EncoderDecoder& model, const std::vector<floa
   return model.encoder->blocks[0]->attention->attention_weights.to_vector();
 }
 
+// The browser to run, or "" after warning that the browser tests are skipped.
 std::string chromium() {
   if (const char* given = std::getenv("QKV_CHROMIUM")) return given;
   for (const char* name : {"chromium", "chromium-browser"})
     if (std::system(("command -v " + std::string(name) + " > /dev/null 2>&1").c_str()) == 0) return name;
+  WARN(
+      "SKIPPED: no chromium on PATH (apt-get install chromium, or set QKV_CHROMIUM); the page's browser "
+      "test did not run");
   return "";
 }
 
@@ -176,12 +180,7 @@ json::Value probe_in_chromium(const std::string& browser, std::string page, cons
 
 TEST_CASE("explorer: 256 tokens in headless Chromium: lines drawn only for the rows in view, quickly") {
   const std::string browser = chromium();
-  if (browser.empty()) {
-    WARN(
-        "SKIPPED: no chromium on PATH (apt-get install chromium, or set QKV_CHROMIUM); the page's browser "
-        "test did not run");
-    return;
-  }
+  if (browser.empty()) return;  // chromium() said why
   manual_seed(2);
   TransformerConfig c = small_config();
   c.max_len = 300;
@@ -202,37 +201,14 @@ TEST_CASE("explorer: 256 tokens in headless Chromium: lines drawn only for the r
 
 TEST_CASE("explorer: in headless Chromium, no script errors, one element per token, hover and numbers work") {
   const std::string browser = chromium();
-  if (browser.empty()) {
-    WARN(
-        "SKIPPED: no chromium on PATH (apt-get install chromium, or set QKV_CHROMIUM); the page's browser "
-        "test did not run");
-    return;
-  }
+  if (browser.empty()) return;  // chromium() said why
   manual_seed(1);
   EncoderDecoder model(small_config());
-  const explorer::Exploration ex = explorer::explore(small_reverse_checkpoint(model), "8 1 1 7 5");
-  std::string page = explorer::explorer_html(ex);
-  const std::string tmp = QKV_TEST_TMP, original = tmp + "/explorer.html",
-                    probed = tmp + "/explorer_probe.html";
+  const std::string page =
+      explorer::explorer_html(explorer::explore(small_reverse_checkpoint(model), "8 1 1 7 5"));
+  const std::string tmp = QKV_TEST_TMP, original = tmp + "/explorer.html";
   std::ofstream(original) << page;
-  page.insert(page.find("<head>") + 6,
-              "<script>window.__errors = []; window.addEventListener(\"error\", (e) => "
-              "window.__errors.push(String(e.message)));</script>");
-  page.insert(page.rfind("</body>"), kProbe);
-  std::ofstream(probed) << page;
-  // A profile folder of its own per run: a second Chromium would otherwise find the first one's lock.
-  auto flags = [&](const std::string& run) {
-    return " --headless --no-sandbox --disable-gpu --no-first-run --virtual-time-budget=3000 "
-           "--user-data-dir=" +
-           tmp + "/chromium-" + run;
-  };
-  const testing::ProgramRun run = testing::run_program("(timeout 60 " + browser + flags("dom") +
-                                                       " --dump-dom file://" + probed + " 2>/dev/null)");
-  REQUIRE(run.status == 0);
-  const size_t from = run.output.rfind("<pre id=\"qkv-test-result\">"), to = run.output.find("</pre>", from);
-  INFO(run.output.substr(0, 2000));
-  REQUIRE(from != std::string::npos);
-  const json::Value result = json::parse(unescape_html(run.output.substr(from + 26, to - from - 26)));
+  const json::Value result = probe_in_chromium(browser, page, "dom");
   INFO(json::dump(result));
   CHECK(member(result, "errors").array.empty());
   CHECK(number(member(result, "left")) == 5);  // encoder self-attention on 5 digits: 5 queries, 5 keys
@@ -253,8 +229,10 @@ TEST_CASE("explorer: in headless Chromium, no script errors, one element per tok
   }
   CHECK(std::abs(sum - 1) < 1e-6);
   // A picture to look at (CI keeps it): the cross-attention's model view.
+  std::filesystem::remove(tmp + "/explorer_screenshot.png");
   const testing::ProgramRun shot = testing::run_program(
-      "(timeout 60 " + browser + flags("shot") + " --window-size=1200,800 --screenshot=" + tmp +
+      "(timeout 60 " + browser + " --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir=" +
+      tmp + "/chromium-shot --window-size=1200,800 --screenshot=" + tmp +
       "/explorer_screenshot.png \"file://" + original + "#view=model-view&kind=cross\" 2>/dev/null)");
   CHECK(shot.status == 0);
   CHECK(std::filesystem::file_size(tmp + "/explorer_screenshot.png") > 1000);

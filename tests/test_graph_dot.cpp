@@ -33,7 +33,7 @@ TEST_CASE("to_dot: a tiny hand-built graph, with leaf names, values and gradient
       "}\n");
 }
 
-TEST_CASE("to_dot: a leaf used twice is one vertex; unnamed leaves say leaf; a lone leaf is one vertex") {
+TEST_CASE("to_dot: a leaf used twice is one vertex, an unnamed leaf says leaf, a lone leaf is one vertex") {
   Tensor x = tensor({2.0f}).set_requires_grad();
   const GraphView g = graph_of(x * x + x);
   // add, mul, x: x feeds mul twice and add once, as three edges from one vertex
