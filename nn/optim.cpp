@@ -224,7 +224,9 @@ float clip_grad_norm(const NamedTensors& params, double max_norm, bool error_if_
   for (const auto& [name, p] : params) {
     const Tensor g = p.grad();
     if (!g.defined()) continue;
-    for (int64_t j = 0; j < g.numel(); ++j) sq += double(g.data()[j]) * g.data()[j];
+    const float* v = g.data();
+    const int64_t n = g.numel();  // once: numel() multiplies the shape out (with overflow checks) each call
+    for (int64_t j = 0; j < n; ++j) sq += double(v[j]) * v[j];
   }
   const float norm = float(std::sqrt(sq));
   if (!std::isfinite(norm)) {
@@ -240,7 +242,8 @@ float clip_grad_norm(const NamedTensors& params, double max_norm, bool error_if_
       Tensor g = p.grad();
       if (!g.defined()) continue;
       float* d = g.mutable_data();
-      for (int64_t j = 0; j < g.numel(); ++j) d[j] *= scale;
+      const int64_t n = g.numel();
+      for (int64_t j = 0; j < n; ++j) d[j] *= scale;
     }
   }
   return norm;
