@@ -21,6 +21,7 @@
 
 #include "nn/decode.h"
 #include "nn/io/checkpoint.h"
+#include "support/char_vocab.h"
 #include "support/cli.h"
 #include "support/svg.h"
 #include "tensor/parallel.h"
@@ -57,51 +58,7 @@ std::string default_text() {
   return text;
 }
 
-// The vocabulary: the distinct bytes of a text, in byte order; in metadata as their values "10,32,33".
-struct Vocab {
-  std::string bytes;  // token id -> byte
-  int64_t id_of[256];
-  explicit Vocab(const std::string& symbols) : bytes(symbols) {
-    std::fill(id_of, id_of + 256, -1);
-    for (size_t i = 0; i < bytes.size(); ++i) id_of[uint8_t(bytes[i])] = int64_t(i);
-  }
-  static Vocab of_text(const std::string& text) {
-    bool seen[256] = {};
-    for (char c : text) seen[uint8_t(c)] = true;
-    std::string s;
-    for (int b = 0; b < 256; ++b)
-      if (seen[b]) s += char(b);
-    return Vocab(s);
-  }
-  std::string text() const {
-    std::string t;
-    for (char c : bytes) t += (t.empty() ? "" : ",") + std::to_string(int(uint8_t(c)));
-    return t;
-  }
-  static Vocab from_metadata(const MetadataReader& meta) {
-    std::string s;
-    std::stringstream in(meta.string("vocab"));
-    for (std::string item; std::getline(in, item, ',');) {
-      const int64_t b = MetadataReader(meta.file(), {{"vocab", item}}).integer("vocab", 0, 255);
-      if (!s.empty() && uint8_t(s.back()) >= b) meta.refuse("vocab", "must list distinct bytes in order");
-      s += char(b);
-    }
-    if (s.empty()) meta.refuse("vocab", "is empty");
-    return Vocab(s);
-  }
-  // text -> ids; a byte outside the vocabulary is refused, naming it and where it is
-  std::vector<float> encode(const std::string& text, const char* what) const {
-    std::vector<float> ids;
-    for (size_t i = 0; i < text.size(); ++i) {
-      const int64_t id = id_of[uint8_t(text[i])];
-      if (id < 0)
-        fail(what, "the byte " + quote(text.substr(i, 1)) + " at " + std::to_string(i) +
-                       " is not in the model's vocabulary of " + std::to_string(bytes.size()));
-      ids.push_back(float(id));
-    }
-    return ids;
-  }
-};
+using Vocab = CharVocab;  // the distinct bytes of the text (support/char_vocab.h)
 
 // B random windows of T + 1 tokens from data: inputs x [B,T] and targets y [B,T] (x shifted by one).
 std::pair<Tensor, Tensor> batch(const std::vector<float>& data, int64_t B, int64_t T) {

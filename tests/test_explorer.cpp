@@ -130,6 +130,38 @@ TEST_CASE("explorer: the queries and keys it shows give back the model's attenti
   CHECK(row[0] == Catch::Approx(1.0));
 }
 
+#ifdef QKV_EXAMPLES_DIR
+TEST_CASE("explorer: a character GPT's checkpoint, read in its own vocabulary") {
+  // A tiny train_chargpt run on a small text, then the explorer on a prompt in that text's characters.
+  const std::string dir = testing::scratch_path("explorer", "chargpt");
+  const std::string text = testing::scratch_path("explorer", "chargpt.txt");
+  {
+    std::ofstream out(text);
+    for (int i = 0; i < 200; ++i) out << (i % 2 ? "the cat sat. " : "a dog ran.\n");
+  }
+  const testing::ProgramRun run = testing::run_program(
+      testing::example("train_chargpt") + " --data " + text +
+      " --width 32 --layers 2 --heads 2 --block 16 --batch 4 --steps 5 --eval-interval 5 --eval-iters 1"
+      " --overwrite --out " + dir);
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  const std::string path = dir + "/chargpt.safetensors";
+  const explorer::Exploration ex = explorer::explore(path, "the\ncat");
+  CHECK(ex.model_kind == "GPT");
+  REQUIRE(ex.maps.size() == 2);  // one causal self-attention per block
+  CHECK(ex.maps[0].kind == "causal self");
+  const std::vector<std::string>& tokens = ex.maps[0].query_tokens;
+  REQUIRE(tokens.size() >= 7);
+  CHECK(std::vector<std::string>(tokens.begin(), tokens.begin() + 7) ==
+        std::vector<std::string>{"t", "h", "e", "\\n", "c", "a", "t"});
+  CHECK(int64_t(tokens.size()) <= 16);  // the prompt and its continuation fit the context
+  CHECK(ex.max_recompute_error < 1e-5);
+  CHECK_THROWS_WITH(explorer::explore(path, "theZ"), Contains("--input") && Contains("\"Z\" at 3") &&
+                                                         Contains("not in the model's vocabulary"));
+  CHECK_THROWS_WITH(explorer::explore(path, std::string(17, 't')), Contains("past the model's context of 16"));
+}
+#endif
+
 TEST_CASE("explorer: refuses input its model cannot read, naming it") {
   manual_seed(1);
   EncoderDecoder model(small_config());

@@ -3,6 +3,7 @@
 #include "support/explorer.h"
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include "nn/decode.h"
 #include "nn/io/checkpoint.h"
 #include "nn/io/checkpoint_metadata.h"
+#include "support/char_vocab.h"
 #include "support/cli.h"
 #include "support/toy_data.h"
 
@@ -173,29 +175,51 @@ Exploration explore_reverse(const std::string& path, const TransformerConfig& co
 // The GPT's tokens for input, and the length of the prompt in them. The sort task (vocabulary 10): 8
 // digits. The hook for the character GPT (train_chargpt): when its checkpoint names its characters in
 // the metadata, map each character of input to its id here, and the rest works unchanged.
-std::vector<int64_t> gpt_tokens(const MetadataReader& meta, const TransformerConfig& config,
-                                const std::string& input) {
-  (void)meta;
+// A GPT's input: the sort task's 8 digits, or a character GPT's text (its vocabulary in the checkpoint's
+// metadata, see support/char_vocab.h). Token names are what the page shows for each id.
+struct GptInput {
+  std::vector<int64_t> ids;
+  std::function<std::string(int64_t)> name;
+  std::string separator;  // between the answer's tokens
+};
+
+GptInput gpt_tokens(const MetadataReader& meta, const TransformerConfig& config, const std::string& input) {
+  if (meta.has("task") && meta.choice("task", {"sort", "chargpt"}) == "chargpt") {
+    auto vocab = std::make_shared<CharVocab>(CharVocab::from_metadata(meta));
+    if (input.empty()) refuse("--input is empty: the character model needs some text to read");
+    std::vector<int64_t> ids;
+    try {
+      for (float id : vocab->encode(input, "--input")) ids.push_back(int64_t(id));
+    } catch (const Error& e) {
+      refuse(e.what());
+    }
+    if (int64_t(ids.size()) > config.max_len)
+      refuse("--input has " + std::to_string(ids.size()) + " characters, past the model's context of " +
+             std::to_string(config.max_len));
+    return {ids, [vocab](int64_t id) { return vocab->display(id); }, ""};
+  }
   if (config.vocab_size != SortTask::vocab)
     refuse("a GPT with a vocabulary of " + std::to_string(config.vocab_size) +
-           " is not one the explorer can tokenize yet (it reads the sort task's digits; the character GPT "
-           "needs its tokenizer in examples/support/explorer.cpp gpt_tokens)");
+           " and no \"task\" in its metadata is not one the explorer can tokenize (it reads the sort "
+           "task's digits and train_chargpt's characters)");
   std::vector<int64_t> ids = digits_of(input, "sort");
   if (int64_t(ids.size()) != SortTask::length)
     refuse("the sort model sorts " + std::to_string(SortTask::length) + " digits, but --input " +
            quote(input) + " has " + std::to_string(ids.size()));
-  return ids;
+  return {ids, [](int64_t id) { return std::to_string(id); }, " "};
 }
 
 Exploration explore_gpt(const std::string& path, const MetadataReader& meta, const TransformerConfig& config,
                         const std::string& input) {
   GPT model(config);
-  load_checkpoint(path, model, nullptr, {"train.losses"});
+  load_checkpoint(path, model, nullptr, {"train.losses", "train.curve"});
   model.eval();
   NoGrad no_grad;
-  const std::vector<int64_t> prompt = gpt_tokens(meta, config, input);
+  const GptInput in = gpt_tokens(meta, config, input);
+  const std::vector<int64_t>& prompt = in.ids;
   const int64_t P = int64_t(prompt.size());
-  // The prompt and the greedy answer, as long as the context allows (the sort task: 8 + 7 = 15 tokens).
+  // The prompt and the greedy answer, as long as the context allows (the sort task: 8 + 7 = 15 tokens; a
+  // character GPT: as many characters as the prompt, within its context).
   const int64_t n = std::min(P, config.max_len - P);
   std::vector<int64_t> ids = prompt;
   std::string answer;
@@ -203,11 +227,11 @@ Exploration explore_gpt(const std::string& path, const MetadataReader& meta, con
     const std::vector<float> all = generate(model, row(prompt), n).to_vector();
     for (int64_t i = P; i < int64_t(all.size()); ++i) {
       ids.push_back(int64_t(all[size_t(i)]));
-      answer += (answer.empty() ? "" : " ") + std::to_string(int64_t(all[size_t(i)]));
+      answer += (answer.empty() ? "" : in.separator) + in.name(int64_t(all[size_t(i)]));
     }
   }
   std::vector<std::string> names;
-  for (int64_t id : ids) names.push_back(std::to_string(id));
+  for (int64_t id : ids) names.push_back(in.name(id));
   std::vector<Module_> modules;
   for (size_t l = 0; l < model.blocks.size(); ++l)
     modules.push_back({"blocks." + std::to_string(l) + ".attention", "causal self", int64_t(l),

@@ -4,7 +4,8 @@
 //                            greedy answer (bos, then its tokens up to eos); three kinds of attention:
 //                            encoder self, decoder causal self, cross
 //   sort GPT                 --input "3 1 4 1 5 9 2 6": 8 digits, then its greedy answer; causal self
-//   character GPT            not yet: see gpt_tokens() in explorer.cpp, the one place to add its tokenizer
+//   character GPT            --input "ROMEO:": the text's bytes in the checkpoint's vocabulary, then as many
+//                            characters of its greedy continuation as fit its context; causal self
 // The queries, keys and values are read from the attention ops themselves (a profiler::Tap on the
 // forward), so they are what the model used, after any rotary positions; every map's weights are then
 // recomputed from them and must equal the module's attention_weights (else explore() refuses).
