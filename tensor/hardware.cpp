@@ -20,9 +20,11 @@ double fma_peak_gflops(int threads) {
     fail("fma_peak_gflops", "threads must be in [1, " + std::to_string(get_num_threads()) + "], got " +
                                 std::to_string(threads));
   const simd::Isa isa = simd::active_isa();
-  constexpr int64_t kSteps = 200'000;  // 16 zmm chains: ~3.2M FMAs, ~1-2 ms on one core
+  // 16 zmm chains x 1M steps: 16M FMAs, about 2 ms per thread at 2 FMAs per cycle. Long enough that a
+  // worker thread which starts its chunk late (woken from sleep) costs little of a sample.
+  constexpr int64_t kSteps = 1'000'000;
   double best = 0;
-  for (int sample = 0; sample < 50; ++sample) {
+  for (int sample = 0; sample < 30; ++sample) {
     const auto t0 = std::chrono::steady_clock::now();
     double flops = 0;
     if (threads == 1) {

@@ -10,7 +10,7 @@ namespace qkv {
 const char* kernel_isa();
 
 // The floating-point operations per second (in GFLOPS) that `threads` threads (1..get_num_threads()) reach
-// with independent fused multiply-add chains on the active path and nothing else: the best of many ~2 ms
+// with independent fused multiply-add chains on the active path and nothing else: the best of 30 ~2 ms
 // samples, so a busy machine lowers it less than it lowers a benchmark. Takes about 0.1 s.
 double fma_peak_gflops(int threads);
 
