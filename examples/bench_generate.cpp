@@ -56,6 +56,7 @@ int main(int argc, char** argv) try {
       .integer_option("runs", "3", 1, 100, "runs of each way; the best counts")
       .integer_option("threads", "0", 0, 1024, "threads (0: 1 and every core)")
       .toggle("csv", "print rows of impl,cache,threads,tokens_per_s");
+  cli::summary_toggle(flags);
   if (!flags.parse(argc, argv)) return 0;
   const int64_t P = flags.integer("prompt"), N = flags.integer("new-tokens");
   if (P + N - 1 > 512)
@@ -72,6 +73,7 @@ int main(int argc, char** argv) try {
 
   manual_seed(0);
   GPT model(bench_config());
+  if (cli::print_summary(flags, model)) return 0;
   model.eval();
   Tensor prompt = Tensor::empty({1, P});
   for (int64_t i = 0; i < P; ++i) prompt.mutable_data()[i] = float(default_generator().randint(0, 65));

@@ -191,6 +191,7 @@ int main(int argc, char** argv) try {
       .integer_option("top-k", "200", 0, 1'000'000, "--sample: keep the k likeliest tokens (0: all)")
       .number_option("top-p", "1", cli::Range::above(0, 1), "--sample: nucleus probability")
       .integer_option("max-new-tokens", "500", 0, 1'000'000, "--sample: tokens to write");
+  cli::summary_toggle(f);
   if (!f.parse(argc, argv)) return 0;
   cli::use_threads(f.integer("threads"));
   manual_seed(uint64_t(f.integer("seed")));
@@ -213,6 +214,7 @@ int main(int argc, char** argv) try {
   const auto n_train = int64_t(0.9 * double(ids.size()));
   const std::vector<float> train(ids.begin(), ids.begin() + n_train), val(ids.begin() + n_train, ids.end());
   GPT model(saved ? config_from_metadata(*saved) : chargpt_config(f, int64_t(vocab.bytes.size())));
+  if (cli::print_summary(f, model)) return 0;
   const int64_t T = model.config.max_len;
   if (int64_t(val.size()) <= T)
     fail("--data", "the text has " + std::to_string(ids.size()) +

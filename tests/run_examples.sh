@@ -26,12 +26,15 @@ run ./build/examples/train_chargpt --sample "$out/chargpt/chargpt.safetensors" -
 # The explorer on both checkpoints, the graph drawings, the summary and the profiler (docs/14-explorer.md).
 run ./build/examples/explore_attention --checkpoint "$out/reverse/reverse.safetensors" --input "8 1 1 7 5 3 9" --out "$out/reverse.html"
 run ./build/examples/explore_attention --checkpoint "$out/sort/sort.safetensors" --input "3 1 4 1 5 9 2 6" --out "$out/sort.html"
+run ./build/examples/explore_attention --checkpoint "$out/chargpt/chargpt.safetensors" --input "The model" --out "$out/chargpt.html"
 run ./build/examples/fit_mlp --hidden 2 --steps 200 --graph "$out/fit_mlp_graph.svg"
 run ./build/examples/fit_mlp --graph-of attention_composed --graph "$out/attention_composed.svg"
 run ./build/examples/fit_mlp --graph-of attention --graph "$out/attention_fused.svg"
 run ./build/examples/train_reverse --summary
 run ./build/examples/bench_train --config reverse --steps 5 --threads 1 --profile
 run ./build/examples/bench_train --summary
+run ./build/examples/train_chargpt --summary
+run ./build/examples/bench_generate --summary
 run ./build/examples/bench_matmul --csv
 run ./build/examples/bench_train --steps 3 --csv
 run ./build/examples/online_softmax
