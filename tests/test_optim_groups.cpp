@@ -53,20 +53,20 @@ TEST_CASE("optim groups: groups of one decay equal the single-list optimizer bit
 
 TEST_CASE("optim schedule: warmup then cosine at hand-worked steps, and Adam follows it") {
   Schedule s{Schedule::cosine, 1e-3, 100, 2000, 1e-4};
-  CHECK(s.lr_at(0) == Approx(1e-5));       // 1e-3 * 1/100
-  CHECK(s.lr_at(49) == Approx(5e-4));      // halfway up
-  CHECK(s.lr_at(99) == Approx(1e-3));      // the top
-  CHECK(s.lr_at(100) == Approx(1e-3));     // cosine at progress 0
-  CHECK(s.lr_at(1050) == Approx(5.5e-4));  // progress 1/2: 1e-4 + 0.5 * 9e-4
-  CHECK(s.lr_at(2000) == Approx(1e-4));    // the end
-  CHECK(s.lr_at(5000) == Approx(1e-4));    // past the end: stays at min_lr
+  CHECK(s.lr_at(0) == Catch::Approx(1e-5));       // 1e-3 * 1/100
+  CHECK(s.lr_at(49) == Catch::Approx(5e-4));      // halfway up
+  CHECK(s.lr_at(99) == Catch::Approx(1e-3));      // the top
+  CHECK(s.lr_at(100) == Catch::Approx(1e-3));     // cosine at progress 0
+  CHECK(s.lr_at(1050) == Catch::Approx(5.5e-4));  // progress 1/2: 1e-4 + 0.5 * 9e-4
+  CHECK(s.lr_at(2000) == Catch::Approx(1e-4));    // the end
+  CHECK(s.lr_at(5000) == Catch::Approx(1e-4));    // past the end: stays at min_lr
   Tensor p = ones({2}).set_requires_grad();
   AdamW opt({{"p", p}}, 0.5);
   opt.set_schedule(s);
   for (int64_t step = 0; step < 3; ++step) {
     p.set_grad(ones({2}));
     opt.step();
-    CHECK(opt.lr == Approx(s.lr_at(step)));
+    CHECK(opt.lr == Catch::Approx(s.lr_at(step)));
   }
 }
 
