@@ -29,6 +29,20 @@ std::atomic<bool> counting{false};
 std::atomic<size_t> largest{0}, total{0};
 }  // namespace
 
+// Not under AddressSanitizer, whose own operator new then mixes with this one (every test aborted with
+// "alloc-dealloc-mismatch"): there the 8192 test runs without counting and says so.
+#if defined(__SANITIZE_ADDRESS__)
+#define QKV_COUNTING_NEW 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define QKV_COUNTING_NEW 0
+#endif
+#endif
+#ifndef QKV_COUNTING_NEW
+#define QKV_COUNTING_NEW 1
+#endif
+
+#if QKV_COUNTING_NEW
 #if defined(__GNUC__) && !defined(__clang__)  // malloc'd by new, so free'd by delete: matched
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
@@ -43,6 +57,7 @@ void* operator new(std::size_t n) {
 }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#endif
 
 namespace {
 
@@ -287,6 +302,11 @@ TEST_CASE("flash attention: T = S = 8192 with one head allocates no [T,S] buffer
   const Tensor out = multi_head_attention(q, k, v, 1, {.causal = true, .kernel = AttentionKernel::flash});
   sum(out * w).backward();
   counting = false;
+  if (!QKV_COUNTING_NEW) {
+    WARN("SKIPPED the allocation counts: this build has AddressSanitizer, whose operator new cannot be "
+         "replaced (the attention above still ran)");
+    return;
+  }
   INFO("largest allocation " << largest << " bytes, " << total << " in all");
   CHECK(largest <= size_t(T * Dh * 4));
   CHECK(total < size_t(64) << 20);  // every tensor of forward and backward together, against 256 MiB
