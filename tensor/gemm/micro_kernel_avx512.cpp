@@ -91,9 +91,9 @@ template <int Rows, bool Accumulate>
     tile<Rows, Accumulate>(a, a_row_stride, a_col_stride, b, b_row_stride, kc, c, ldc, add, add_ld);
 }
 
-// The compiled row_of_tiles of each height 1..MR, looked up by the height: a table of direct calls
-// (14 heights would be a long if-chain; the height changes at most once per row of tiles here, since
-// tile_rows gives heights that differ by one at most).
+// The compiled row_of_tiles of each height 1..MR, looked up by the height: one indirect call per row tile
+// (14 heights would be a long if-chain). tile_rows gives heights that differ by one at most, so the target
+// changes at most once down a block and the branch predictor follows it.
 template <bool Accumulate, int... Heights>
 constexpr auto rows_table(std::integer_sequence<int, Heights...>) {
   using Fn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, float*, int64_t, int64_t,
