@@ -245,7 +245,8 @@ TEST_CASE("vector_math: AVX-512 and AVX2 give the same bits for every function a
   for (size_t i = 0; i < wide_out.size(); ++i) {
     INFO("output " << i);
     REQUIRE(wide_out[i].size() == narrow_out[i].size());
-    CHECK(std::memcmp(wide_out[i].data(), narrow_out[i].data(), wide_out[i].size() * sizeof(float)) == 0);
+    CHECK((wide_out[i].empty() ||  // memcmp must not see the null data() of an empty vector (UBSan)
+           std::memcmp(wide_out[i].data(), narrow_out[i].data(), wide_out[i].size() * sizeof(float)) == 0));
   }
   REQUIRE(wide_sums.size() == narrow_sums.size());
   CHECK(std::memcmp(wide_sums.data(), narrow_sums.data(), wide_sums.size() * sizeof(double)) == 0);
