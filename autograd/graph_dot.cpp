@@ -67,11 +67,11 @@ GraphView graph_of(const Tensor& root, const NamedTensors& names, int64_t small)
   }
   std::map<const Node*, int> op_index;
   std::map<const TensorImpl*, int> leaf_index;
-  std::vector<const Node*> todo{root.grad_fn().get()};
-  op_index[todo[0]] = 0;
-  g.vertices.push_back({GraphView::Kind::op, todo[0]->name(), root.shape(), {}, {}});
-  for (size_t next = 0; next < todo.size(); ++next) {  // breadth first: vertices in the order met
-    const Node* node = todo[next];
+  std::vector<const Node*> queue{root.grad_fn().get()};
+  op_index[queue[0]] = 0;
+  g.vertices.push_back({GraphView::Kind::op, queue[0]->name(), root.shape(), {}, {}});
+  for (size_t next = 0; next < queue.size(); ++next) {  // breadth first: vertices in the order met
+    const Node* node = queue[next];
     const int to = op_index[node];
     for (size_t i = 0; i < node->edges().size(); ++i) {
       const Edge& e = node->edges()[i];
@@ -80,7 +80,7 @@ GraphView graph_of(const Tensor& root, const NamedTensors& names, int64_t small)
         auto [it, fresh] = op_index.emplace(e.node.get(), int(g.vertices.size()));
         if (fresh) {
           g.vertices.push_back({GraphView::Kind::op, e.node->name(), node->input_shapes()[i], {}, {}});
-          todo.push_back(e.node.get());
+          queue.push_back(e.node.get());
         }
         from = it->second;
       } else if (e.leaf.defined()) {
