@@ -49,12 +49,10 @@ AttentionForward forward_heads(const Heads& s, const float* qd, const float* kd,
       float* row = w + t * s.S;
       const float* kept = keep_rows.row(b, t);
       const int64_t real = t < Tb ? Sb : 0;  // the scores the GEMM wrote in this row
-      float max = kNegInf;  // as vmath::max: NaN entries are skipped (and an all-NaN row stays NaN below)
-      for (int64_t j = 0; j < real; ++j) {
-        row[j] = kept && kept[j] == 0 ? kNegInf : row[j] * scale;
-        max = row[j] > max ? row[j] : max;
-      }
+      scale_and_mask_row(kept, scale, row, real);  // then vmath::max, the SIMD max
       std::fill(row + real, row + s.S, kNegInf);
+      // NaN entries are skipped (an all-NaN row gives NaN, and NaN weights below)
+      const float max = real > 0 ? vmath::max(row, real) : kNegInf;
       if (max == kNegInf) continue;  // every key masked: stays -inf, so exp gives the zero weights
       for (int64_t j = 0; j < s.S; ++j) row[j] -= max;
     }

@@ -55,7 +55,7 @@ struct Masks {
   void scale_and_mask(int64_t b, int64_t t, int64_t s0, int64_t n, float* x) const {
     const int64_t visible = std::clamp<int64_t>(key_end(b, t) - s0, 0, n);
     const float* kept = keep.row(b, t);
-    for (int64_t c = 0; c < visible; ++c) x[c] = kept && kept[s0 + c] == 0 ? kNegInf : x[c] * scale;
+    scale_and_mask_row(kept ? kept + s0 : nullptr, scale, x, visible);
     std::fill(x + visible, x + n, kNegInf);
   }
 

@@ -3,6 +3,7 @@
 // The kernels themselves (forward and backward per head) are in tensor/attention.cpp.
 #pragma once
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 
 #include "tensor/parallel.h"
@@ -49,6 +50,24 @@ void check_keep_and_mask(const char* op, const Heads& s, const Tensor& keep, con
 
 // Checks that dout has the output's shape.
 void check_dout(const char* op, const Heads& s, const Tensor& dout);
+
+// x[j] = scale * x[j] where kept[j] != 0, else -inf, for j < n (kept may be null: nothing masked). The
+// select is done on the bits, with integer masks: GCC keeps a float compare inside ?: as a branch (it will
+// not evaluate float operations speculatively, -ftrapping-math), and a branch per entry was a quarter of a
+// head's forward at T = S = 64 (3.2 us of 12); these integer operations vectorise (0.6 us).
+inline void scale_and_mask_row(const float* kept, float scale, float* x, int64_t n) {
+  if (!kept) {
+    for (int64_t j = 0; j < n; ++j) x[j] *= scale;
+    return;
+  }
+  constexpr uint32_t kNegInfBits = 0xff800000u;
+  for (int64_t j = 0; j < n; ++j) {
+    const auto value = std::bit_cast<uint32_t>(x[j] * scale);
+    const auto keep = std::bit_cast<uint32_t>(kept[j]);
+    const uint32_t masked = 0u - static_cast<uint32_t>((keep << 1) == 0);  // all ones where kept[j] is +-0
+    x[j] = std::bit_cast<float>((value & ~masked) | (kNegInfBits & masked));
+  }
+}
 
 // The keep mask [B|1, T|1, S] as rows: row (b, t) stretched along its size-1 dims. Sizes read once (a
 // Tensor::size call checks its argument, too slow for every row of every head).
