@@ -257,6 +257,36 @@ TEST_CASE("gemm: the AVX2 and AVX-512 kernels give bitwise identical products on
   CHECK(compared == 8 * static_cast<int64_t>(shapes.size()));
 }
 
+TEST_CASE("gemm: an A whose rows are 2 KiB apart is packed, with the bits of the same A read in place") {
+  // lda = 1024 floats: gemm packs A (read_a_in_place in gemm.cpp); lda = 1025 holds the same rows and is
+  // read where it is. Blocked path (K = 600: three KC slices), a short bottom tile (M = 37), a narrow right
+  // edge (N = 70), accumulate and not, every kernel the CPU runs, 1 and 2 threads.
+  RestoreDefaults restore;
+  const int64_t M = 37, N = 70, K = 600;
+  for (simd::Isa isa : simd::supported_isas())
+    for (bool accumulate : {false, true}) {
+      INFO("instruction set " << simd::isa_name(isa) << ", accumulate " << accumulate);
+      simd::set_isa(isa);
+      check_against_naive({M, N, K, false, false, accumulate, /*pad=*/1024 - K});
+      const std::vector<float> packed_rows = random_values(M * 1024, 31), b = random_values(K * N, 32);
+      std::vector<float> in_place_rows(M * 1025, 0.0f);
+      for (int64_t i = 0; i < M; ++i)
+        std::memcpy(&in_place_rows[i * 1025], &packed_rows[i * 1024], K * sizeof(float));
+      const std::vector<float> c0 = random_values(M * N, 33);
+      std::vector<std::vector<float>> results;
+      for (int threads : {1, 2})
+        for (int64_t lda : {1024, 1025}) {
+          set_num_threads(threads);
+          std::vector<float> c = c0;
+          gemm({M, N, K, lda == 1024 ? packed_rows.data() : in_place_rows.data(), lda, false, b.data(), N, false,
+                c.data(), N, accumulate});
+          results.push_back(c);
+        }
+      for (const std::vector<float>& c : results)
+        REQUIRE(std::memcmp(c.data(), results[0].data(), c.size() * sizeof(float)) == 0);
+    }
+}
+
 TEST_CASE("gemm: bad sizes and strides are errors") {
   std::vector<float> x(16);
   REQUIRE_THROWS_WITH(gemm({-1, 2, 2, x.data(), 2, false, x.data(), 2, false, x.data(), 2, false}),

@@ -81,8 +81,18 @@ inline void micro_tiles(const Kernel& kern, const MicroTile& t, int64_t cols) {
 // cache line per k for MR floats: still better than packing when C is at most 4 slivers wide (64 x 64 x
 // 768: 92 -> 107 GFLOPS, a training step -3%), worse from 128 columns (1024^3: 105 -> 88). B is always
 // packed: in place, its rows ldb apart would fight over a few L1 sets.
+// The same holds for a row-major A whose rows are a multiple of 2 KiB apart (lda a multiple of 512, as in
+// every power-of-two square from 512): the L1 repeats its sets every 4 KiB (64 sets of 64-byte lines, on
+// Zen 4/5 and Sapphire Rapids alike), so the MR rows' lines land in two sets and evict each other and the
+// B sliver. Packed, that A runs at the packed kernel's speed (AVX-512, 1 thread, measured side by side:
+// 512^3 150 -> 157 GFLOPS, 1024^3 140 -> 152; AVX2 within noise; 480, 600, 1000 and the training shapes,
+// lda 128..512 floats apart from these, no gain).
 constexpr int64_t kTransposedAInPlaceMaxN = 64;
-bool read_a_in_place(const GemmArgs& g) { return !g.trans_a || g.N <= kTransposedAInPlaceMaxN; }
+constexpr int64_t kL1SetPeriodFloats = 512;  // 2 KiB: half the 4 KiB set period, so at most 2 sets
+bool read_a_in_place(const GemmArgs& g) {
+  if (g.trans_a) return g.N <= kTransposedAInPlaceMaxN;
+  return g.lda % kL1SetPeriodFloats != 0;
+}
 
 // Where the micro-kernel finds the MR-row slivers of op(A)'s block at rows ic.., depth pc..: packed, or
 // in place (see read_a_in_place); tile_step moves to the next MR rows.
