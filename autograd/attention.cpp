@@ -9,7 +9,6 @@
 #include "autograd/ops.h"
 #include "tensor/attention.h"
 #include "tensor/checks.h"
-#include "tensor/dropout.h"
 
 namespace qkv {
 namespace {
@@ -19,17 +18,13 @@ using kernels::RaggedRows;
 // 1/sqrt(Dh), the scale of the scores.
 float scale_of(const kernels::AttentionSizes& s) { return 1.0f / std::sqrt(static_cast<float>(s.Dh)); }
 
-// The dropout stream, drawn before the kernel runs as nn's dropout would draw it (one draw from gen),
-// so both kernels use the same mask: the materialised one is given it whole, the flash one draws its
-// entries as it goes. p = 0 when there is no dropout.
+// The dropout stream, drawn before the kernel runs as nn's dropout would draw it (one draw from gen);
+// either kernel draws the mask's entries from it as it goes, forward and again backward, so both use the
+// same mask and neither stores it. p = 0 when there is no dropout.
 kernels::AttentionDropout attention_dropout(const char* op, const AttentionOptions& o) {
   check::fraction(op, "dropout p", o.dropout_p);
   if (!o.training || o.dropout_p == 0) return {};
   return {o.dropout_p, (o.gen ? *o.gen : default_generator()).split()};
-}
-
-Tensor drop_mask(const kernels::AttentionSizes& s, const kernels::AttentionDropout& d) {
-  return d.p > 0 ? kernels::dropout_mask({s.B, s.H, s.T, s.S}, d.p, d.stream) : Tensor();
 }
 
 // The dense keep the materialised kernel takes: the causal part folded in (a [B|1,T,S] mask).
@@ -65,16 +60,15 @@ Tensor multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v, i
           return std::vector<Tensor>{d.dq, d.dk, d.dv};
         });
   }
-  const Tensor mask = drop_mask(sizes, drop);
   const kernels::AttentionForward f =
-      kernels::attention_forward(q, k, v, H, dense_keep(sizes, o), scale, mask, o.ragged);
+      kernels::attention_forward(q, k, v, H, dense_keep(sizes, o), scale, drop, o.ragged);
   if (o.weights) *o.weights = f.weights;
-  return record(op, f.out, {q, k, v}, {q, k, v, f.weights, f.dropped, mask},
-                [H, scale, rows = keep_copy(o.ragged)](const Tensor& g, auto& ctx) {
+  return record(op, f.out, {q, k, v}, {q, k, v, f.weights},
+                [H, scale, drop, rows = keep_copy(o.ragged)](const Tensor& g, auto& ctx) {
                   // d(q, k, v) through softmax(scale q k^T) v per head: docs/derivations/attention_backward.md
                   const auto& s = ctx.saved;
-                  kernels::AttentionGrads d = kernels::attention_backward(g, s[0], s[1], s[2], s[3], s[4],
-                                                                          s[5], H, scale, pointer(rows));
+                  kernels::AttentionGrads d =
+                      kernels::attention_backward(g, s[0], s[1], s[2], s[3], drop, H, scale, pointer(rows));
                   return std::vector<Tensor>{d.dq, d.dk, d.dv};
                 });
 }
@@ -95,15 +89,14 @@ Tensor multi_head_self_attention(const Tensor& qkv, int64_t H, const AttentionOp
               g, s[0], s[1], s[2], H, s[3], causal, scale, drop, pointer(rows))};
         });
   }
-  const Tensor mask = drop_mask(sizes, drop);
   const kernels::AttentionForward f =
-      kernels::attention_forward_packed(qkv, H, dense_keep(sizes, o), scale, mask, o.ragged);
+      kernels::attention_forward_packed(qkv, H, dense_keep(sizes, o), scale, drop, o.ragged);
   if (o.weights) *o.weights = f.weights;
-  return record(op, f.out, {qkv}, {qkv, f.weights, f.dropped, mask},
-                [H, scale, rows = keep_copy(o.ragged)](const Tensor& g, auto& ctx) {
+  return record(op, f.out, {qkv}, {qkv, f.weights},
+                [H, scale, drop, rows = keep_copy(o.ragged)](const Tensor& g, auto& ctx) {
                   const auto& s = ctx.saved;
                   return std::vector<Tensor>{
-                      kernels::attention_backward_packed(g, s[0], s[1], s[2], s[3], H, scale, pointer(rows))};
+                      kernels::attention_backward_packed(g, s[0], s[1], drop, H, scale, pointer(rows))};
                 });
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tensor/attention/heads.h"
+#include "tensor/dropout.h"
 #include "tensor/gemm/gemm.h"
 #include "tensor/parallel.h"
 #include "tensor/simd/vector_math.h"
@@ -17,15 +18,22 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
+// The dropped map of head (b, h): its weights w [T,S] times the dropout mask's entries for it, in a
+// per-thread [T,S] buffer; w itself without dropout.
+const float* dropped_map(const Heads& s, const AttentionDropout& dropout, int64_t b, int64_t h, const float* w) {
+  if (dropout.p == 0) return w;
+  thread_local std::vector<float> dropped;  // one [T,S] map per thread, reused across heads and calls
+  dropped.resize(s.T * s.S);
+  dropout_entries(w, dropped.data(), s.map_at(b, h), s.T * s.S, dropout.p, dropout.stream);
+  return dropped.data();
+}
+
 // The forward for any layout: q, k, v (possibly one array) as described by s.
 AttentionForward forward_heads(const Heads& s, const float* qd, const float* kd, const float* vd,
-                               const Tensor& keep, float scale, const Tensor& drop_mask) {
-  const Shape map_shape{s.B, s.H, s.T, s.S};
-  AttentionForward r{Tensor::empty(s.out_shape()), Tensor::empty(map_shape), Tensor()};
-  r.dropped = drop_mask.defined() ? Tensor::empty(map_shape) : r.weights;
+                               const Tensor& keep, float scale, const AttentionDropout& dropout) {
+  AttentionForward r{Tensor::empty(s.out_shape()), Tensor::empty({s.B, s.H, s.T, s.S})};
   const KeepRows keep_rows(keep);
-  const float* md = drop_mask.defined() ? drop_mask.data() : nullptr;
-  float *wd = r.weights.mutable_data(), *dd = r.dropped.mutable_data(), *od = r.out.mutable_data();
+  float *wd = r.weights.mutable_data(), *od = r.out.mutable_data();
   for_each_head(s, [&](int64_t b, int64_t h) {
     float* w = wd + s.map_at(b, h);
     const int64_t Tb = s.T_of(b), Sb = s.S_of(b);  // T and S unless ragged
@@ -64,11 +72,7 @@ AttentionForward forward_heads(const Heads& s, const float* qd, const float* kd,
       const auto inv_sum = static_cast<float>(1.0 / total);
       for (int64_t j = 0; j < s.S; ++j) row[j] *= inv_sum;
     }
-    float* d = dd + s.map_at(b, h);
-    if (md) {
-      const float* m = md + s.map_at(b, h);
-      for (int64_t i = 0; i < s.T * s.S; ++i) d[i] = w[i] * m[i];
-    }
+    const float* d = dropped_map(s, dropout, b, h, w);
     // out_bh = dropped V_bh: [Tb,Sb] @ [Sb,Dv] -> [Tb,Dv], written into out's columns h*Dv.. (row stride H*Dv)
     gemm({.M = Tb,
           .N = s.Dv,
@@ -85,13 +89,12 @@ AttentionForward forward_heads(const Heads& s, const float* qd, const float* kd,
 
 // The backward for any layout, writing dq, dk, dv (possibly one array) as described by s.
 void backward_heads(const Heads& s, const Tensor& dout, const float* qd, const float* kd, const float* vd,
-                    const Tensor& weights, const Tensor& dropped, const Tensor& drop_mask, float scale,
-                    float* dqd, float* dkd, float* dvd) {
-  const float *wd = weights.data(), *dd = dropped.data();
-  const float *gd = dout.data(), *md = drop_mask.defined() ? drop_mask.data() : nullptr;
+                    const Tensor& weights, const AttentionDropout& dropout, float scale, float* dqd, float* dkd,
+                    float* dvd) {
+  const float *wd = weights.data(), *gd = dout.data();
   for_each_head(s, [&](int64_t b, int64_t h) {
     const float* w = wd + s.map_at(b, h);
-    const float* d = dd + s.map_at(b, h);
+    const float* d = dropped_map(s, dropout, b, h, w);  // the forward's dropped map, drawn again
     const float* dy = gd + s.out_at(b, h);
     // Only the corner [Tb,Sb] of the maps is read (all of it unless ragged), with row stride S.
     const int64_t Tb = s.T_of(b), Sb = s.S_of(b);
@@ -119,10 +122,8 @@ void backward_heads(const Heads& s, const Tensor& dout, const float* qd, const f
           .trans_b = true,
           .C = dmap.data(),
           .ldc = s.S});
-    if (md) {  // whole rows (columns past Sb are never read again)
-      const float* m = md + s.map_at(b, h);
-      for (int64_t i = 0; i < Tb * s.S; ++i) dmap[i] *= m[i];
-    }
+    if (dropout.p > 0)  // times the same mask entries; whole rows (columns past Sb are never read again)
+      dropout_entries(dmap.data(), dmap.data(), s.map_at(b, h), Tb * s.S, dropout.p, dropout.stream);
     // softmax backward, times the scale: d(scores) = scale * w * (dw - sum_j dw_j w_j), row by row.
     // Masked keys have w = 0, so their score gradient is 0 with no mask needed here.
     for (int64_t t = 0; t < Tb; ++t) {
@@ -169,39 +170,41 @@ AttentionSizes attention_sizes_packed(const char* op, const Tensor& qkv, int64_t
 }
 
 AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t H,
-                                   const Tensor& keep, float scale, const Tensor& drop_mask,
+                                   const Tensor& keep, float scale, const AttentionDropout& dropout,
                                    const RaggedRows* ragged) {
   const Heads s = check_heads("attention_forward", q, k, v, H, ragged);
-  check_keep_and_mask("attention_forward", s, keep, drop_mask);
-  return forward_heads(s, q.data(), k.data(), v.data(), keep, scale, drop_mask);
+  check_keep_and_dropout("attention_forward", s, keep, dropout);
+  return forward_heads(s, q.data(), k.data(), v.data(), keep, scale, dropout);
 }
 
 AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                                  const Tensor& weights, const Tensor& dropped, const Tensor& drop_mask,
-                                  int64_t H, float scale, const RaggedRows* ragged) {
+                                  const Tensor& weights, const AttentionDropout& dropout, int64_t H,
+                                  float scale, const RaggedRows* ragged) {
   const Heads s = check_heads("attention_backward", q, k, v, H, ragged);
   check_dout("attention_backward", s, dout);
   AttentionGrads g{Tensor::empty(q.shape()), Tensor::empty(k.shape()), Tensor::empty(v.shape())};
-  backward_heads(s, dout, q.data(), k.data(), v.data(), weights, dropped, drop_mask, scale,
-                 g.dq.mutable_data(), g.dk.mutable_data(), g.dv.mutable_data());
+  check_weights("attention_backward", s, weights, dropout);
+  backward_heads(s, dout, q.data(), k.data(), v.data(), weights, dropout, scale, g.dq.mutable_data(),
+                 g.dk.mutable_data(), g.dv.mutable_data());
   return g;
 }
 
 AttentionForward attention_forward_packed(const Tensor& qkv, int64_t H, const Tensor& keep, float scale,
-                                          const Tensor& drop_mask, const RaggedRows* ragged) {
+                                          const AttentionDropout& dropout, const RaggedRows* ragged) {
   const Heads s = packed_heads("attention_forward_packed", qkv, H, ragged);
-  check_keep_and_mask("attention_forward_packed", s, keep, drop_mask);
-  return forward_heads(s, qkv.data(), qkv.data(), qkv.data(), keep, scale, drop_mask);
+  check_keep_and_dropout("attention_forward_packed", s, keep, dropout);
+  return forward_heads(s, qkv.data(), qkv.data(), qkv.data(), keep, scale, dropout);
 }
 
 Tensor attention_backward_packed(const Tensor& dout, const Tensor& qkv, const Tensor& weights,
-                                 const Tensor& dropped, const Tensor& drop_mask, int64_t H, float scale,
+                                 const AttentionDropout& dropout, int64_t H, float scale,
                                  const RaggedRows* ragged) {
   const Heads s = packed_heads("attention_backward_packed", qkv, H, ragged);
   check_dout("attention_backward_packed", s, dout);
   Tensor dqkv = Tensor::empty(qkv.shape());  // every element written: the three blocks of every head
   float* d = dqkv.mutable_data();
-  backward_heads(s, dout, qkv.data(), qkv.data(), qkv.data(), weights, dropped, drop_mask, scale, d, d, d);
+  check_weights("attention_backward_packed", s, weights, dropout);
+  backward_heads(s, dout, qkv.data(), qkv.data(), qkv.data(), weights, dropout, scale, d, d, d);
   return dqkv;
 }
 

@@ -6,6 +6,10 @@
 //   weights = softmax(scale Q K^T, -inf where keep is 0)   [T,S]
 //   dropped = weights * drop_mask (inverted dropout)       [T,S]   (= weights without dropout)
 //   out     = dropped V                                    [T,Dv]  written into out[b, :, h*Dv : ...]
+// Only the weights are stored: the dropout mask is drawn per head from its counter-based stream as the
+// map is used (the same entries as dropout_mask({B,H,T,S}, p, stream), tensor/dropout.h), and the backward
+// draws them again. Storing the mask and the dropped map would write and read back 16 bytes per entry more
+// (4 MiB per call at B=32, H=4, T=S=64): on a machine streaming ~12 GB/s that was slower than the draws.
 // The math of the backward is docs/derivations/attention_backward.md. Work is split over (b, h) pairs,
 // each computed whole by one thread, so the bits do not depend on the thread count.
 // A ragged batch (RaggedRows) skips padding altogether: only the real rows of each sequence are stored
@@ -24,7 +28,7 @@
 namespace qkv::kernels {
 
 // The sizes of a call, checked exactly as the kernels below check them (the same errors), for callers that
-// need them first: autograd draws its dropout mask [B,H,T,S] and takes scale = 1/sqrt(Dh) from them. T and
+// need them first: autograd chooses the kernel and takes scale = 1/sqrt(Dh) from them. T and
 // S are the longest sequences when ragged. The packed form reads qkv [B,T,3*H*Dh] (ragged: [N,3*H*Dh]).
 struct AttentionSizes {
   int64_t B, T, S, H, Dh, Dv;
@@ -34,36 +38,42 @@ AttentionSizes attention_sizes(const char* op, const Tensor& q, const Tensor& k,
 AttentionSizes attention_sizes_packed(const char* op, const Tensor& qkv, int64_t H,
                                       const RaggedRows* ragged = nullptr);
 
+// Dropout of the attention weights: entry ((b*H + h)*T + t)*S + s of dropout_mask({B,H,T,S}, p, stream)
+// (tensor/dropout.h), drawn inside the kernels (both the materialised and the flash ones) instead of
+// being passed as a tensor.
+struct AttentionDropout {
+  float p = 0;  // 0: no dropout
+  CounterStream stream{0};
+};
+
 struct AttentionForward {
   Tensor out;      // [B,T,H*Dv]
   Tensor weights;  // [B,H,T,S], after masking and softmax, before dropout
-  Tensor dropped;  // [B,H,T,S] weights * drop_mask; the same tensor as weights without dropout
 };
 
 // q [B,T,H*Dh], k [B,S,H*Dh], v [B,S,H*Dv]. keep: undefined (no mask) or [B|1, T|1, S], 1 = attend.
-// drop_mask: undefined (no dropout) or [B,H,T,S] of 0 and 1/(1-p).
 // With `ragged`: q [Nq,H*Dh], k [Nk,H*Dh], v [Nk,H*Dv] and out [Nq,H*Dv], rows as ragged says; T and S in
-// keep and drop_mask are the longest sequences (keep then holds only a causal mask, if any).
+// keep and in the dropout's [B,H,T,S] are the longest sequences (keep then holds only a causal mask, if any).
 AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t H,
-                                   const Tensor& keep, float scale, const Tensor& drop_mask,
+                                   const Tensor& keep, float scale, const AttentionDropout& dropout,
                                    const RaggedRows* ragged = nullptr);
 
 struct AttentionGrads {
   Tensor dq, dk, dv;  // shaped as q, k, v
 };
 
-// dout [B,T,H*Dv]; weights, dropped and drop_mask as in and out of attention_forward.
+// dout [B,T,H*Dv]; weights from attention_forward, the dropout given to it.
 AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                                  const Tensor& weights, const Tensor& dropped, const Tensor& drop_mask,
-                                  int64_t H, float scale, const RaggedRows* ragged = nullptr);
+                                  const Tensor& weights, const AttentionDropout& dropout, int64_t H,
+                                  float scale, const RaggedRows* ragged = nullptr);
 
 // Self-attention with Q, K and V from one joint projection: qkv [B,T,3*H*Dh] holds them side by side
 // (columns 0.., H*Dh.., 2*H*Dh..), read in place as above; S = T. The backward returns dqkv in that layout.
 // With `ragged` (q_splits == k_splits): qkv [N,3*H*Dh].
 AttentionForward attention_forward_packed(const Tensor& qkv, int64_t H, const Tensor& keep, float scale,
-                                          const Tensor& drop_mask, const RaggedRows* ragged = nullptr);
+                                          const AttentionDropout& dropout, const RaggedRows* ragged = nullptr);
 Tensor attention_backward_packed(const Tensor& dout, const Tensor& qkv, const Tensor& weights,
-                                 const Tensor& dropped, const Tensor& drop_mask, int64_t H, float scale,
+                                 const AttentionDropout& dropout, int64_t H, float scale,
                                  const RaggedRows* ragged = nullptr);
 
 // ---- flash attention (tensor/attention/flash.cpp; docs/13-flash-attention.md) ----
@@ -71,13 +81,8 @@ Tensor attention_backward_packed(const Tensor& dout, const Tensor& qkv, const Te
 // log-sum-exp per query row, and the backward recomputes each block's probabilities from it.
 // Masks come in two parts so that neither needs a [T,S] tensor: keep [B|1,T|1,S] as above (key padding
 // and valid_lens give [B,1,S]) and `causal`, query t seeing keys s <= t + S - T (bottom-right aligned;
-// blocks entirely above that diagonal are skipped). Dropout is drawn inside the kernel: entry
-// ((b*H + h)*T + t)*S + s of dropout_mask({B,H,T,S}, p, stream) (tensor/dropout.h), the very mask the
-// materialised kernel would be given, regenerated by the backward instead of stored.
-struct AttentionDropout {
-  float p = 0;  // 0: no dropout
-  CounterStream stream{0};
-};
+// blocks entirely above that diagonal are skipped). Dropout is drawn inside the kernel as in the
+// materialised one (AttentionDropout, above): the same mask, regenerated by the backward.
 
 struct FlashForward {
   Tensor out;  // [B,T,H*Dv] (ragged: [Nq,H*Dv])

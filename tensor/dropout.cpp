@@ -14,10 +14,16 @@ namespace {
 
 void check_dropout_p(const char* op, float p) { check::fraction(op, "p", p); }
 
+// p < 1 is at most 1 - 2^-24, so the threshold is at most 2^32 - 256 and fits
+uint32_t drop_threshold(float p) {
+  return static_cast<uint32_t>(std::ceil(static_cast<double>(p) * 4294967296.0));
+}
+
 // Inverted dropout over the entries [begin, end) of x: out = x * factor, factor 0 (dropped) or keep_scale
 // (kept). Entry i takes stream.bits32(i) as a 32-bit uniform u / 2^32 and is dropped when that is below p,
 // i.e. when u < threshold = ceil(p 2^32): probability p to within 2^-32. Compared as integers, no float
 // is built, and entry i's draw is the same whichever thread makes it.
+// x and out point at entry `begin` (x[0] is entry begin's value); out may be x.
 [[gnu::always_inline]] inline void dropout_loop(const float* x, float* out, int64_t begin, int64_t end,
                                                 CounterStream stream, uint32_t threshold, float keep_scale) {
   // Segments of at most 4G entries share the high half of i, so bits32's key is taken once per segment;
@@ -26,9 +32,11 @@ void check_dropout_p(const char* op, float p) { check::fraction(op, "p", p); }
   for (int64_t first = begin; first < end;) {
     const int64_t last = std::min(end, (first / kSegment + 1) * kSegment);
     const uint32_t key = stream.key32(static_cast<uint64_t>(first / kSegment));
-    for (int64_t i = first; i < last; ++i) {  // x * factor, not a select of 0 or x * scale: NaN, inf kept
-      const uint32_t u = CounterStream::bits32_in(key, static_cast<uint32_t>(i));
-      out[i] = x[i] * (u >= threshold ? keep_scale : 0.0f);
+    const float* xs = x + (first - begin);
+    float* outs = out + (first - begin);
+    for (int64_t j = 0; j < last - first; ++j) {  // x * factor, not a select of 0 or x * scale: NaN, inf kept
+      const uint32_t u = CounterStream::bits32_in(key, static_cast<uint32_t>(first + j));
+      outs[j] = xs[j] * (u >= threshold ? keep_scale : 0.0f);
     }
     first = last;
   }
@@ -77,8 +85,7 @@ Tensor dropout_mask(const Shape& shape, float p, Generator& gen) {
 Tensor dropout(const Tensor& x, float p, CounterStream stream) {
   // x [*] -> y [*], y = x * mask
   check_dropout_p("dropout", p);
-  // p < 1 is at most 1 - 2^-24, so the threshold is at most 2^32 - 256 and fits
-  const auto threshold = static_cast<uint32_t>(std::ceil(static_cast<double>(p) * 4294967296.0));
+  const uint32_t threshold = drop_threshold(p);
   const float keep_scale = 1 / (1 - p);  // kept entries scaled so that E[mask] = 1: eval needs no rescaling
   Tensor y = Tensor::empty(x.shape());
   const float* in = x.data();
@@ -86,9 +93,14 @@ Tensor dropout(const Tensor& x, float p, CounterStream stream) {
   const int64_t n = x.numel();
   const DropoutRange range = dropout_range();
   parallel_for(n, kElementwiseGrain, [=](int64_t begin, int64_t end) {
-    range(in, out, begin, end, stream, threshold, keep_scale);
+    range(in + begin, out + begin, begin, end, stream, threshold, keep_scale);
   });
   return y;
+}
+
+void dropout_entries(const float* x, float* out, int64_t first, int64_t n, float p, CounterStream stream) {
+  check_dropout_p("dropout_entries", p);
+  dropout_range()(x, out, first, first + n, stream, drop_threshold(p), 1 / (1 - p));
 }
 
 }  // namespace qkv::kernels

@@ -17,5 +17,9 @@ Tensor dropout_mask(const Shape& shape, float p, Generator& gen = default_genera
 // It is its own backward: y = x * mask gives dx = dy * mask, which is dropout(dy, p, stream) again, so
 // backward keeps only the stream (8 bytes) and redraws the mask instead of storing it.
 Tensor dropout(const Tensor& x, float p, CounterStream stream);
+// The same for entries first .. first+n-1 of a mask of any shape, on the calling thread:
+// out[j] = x[j] * dropout_mask(shape, p, stream)[first + j] for j < n (out may be x). For kernels that
+// apply dropout a piece at a time (the attention kernels, one [T,S] map or one row of a block).
+void dropout_entries(const float* x, float* out, int64_t first, int64_t n, float p, CounterStream stream);
 
 }  // namespace qkv::kernels

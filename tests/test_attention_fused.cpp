@@ -8,6 +8,7 @@
 #include "catch.h"
 #include "helpers.h"
 #include "nn/multi_head_attention.h"
+#include "tensor/attention.h"
 #include "tensor/creation.h"
 #include "tensor/elementwise.h"
 #include "tensor/parallel.h"
@@ -126,6 +127,12 @@ TEST_CASE("fused attention: bad shapes are named") {
              Catch::Contains("keep must be [B|1,T|1,S]") && Catch::Contains("[2,3,5]"));
   CHECK_THAT(qkv::testing::error_of([&] { multi_head_attention(q, k, v, 2, Tensor(), 1.0f, true); }),
              Catch::Contains("dropout p must be in [0, 1)"));
+  // the kernel's backward checks what it is given as the forward's weights [B,H,T,S] = [2,2,3,4]
+  CHECK_THAT(qkv::testing::error_of([&] {
+               kernels::attention_backward(zeros({2, 3, 8}), q, k, v, zeros({2, 2, 3, 5}), {}, 2, 1.0f);
+             }),
+             Catch::Contains("attention_backward") && Catch::Contains("weights must be [2,2,3,4]") &&
+                 Catch::Contains("[2,2,3,5]"));
 }
 
 TEST_CASE("fused attention: self-attention from one packed qkv equals the three-tensor op, bit for bit") {

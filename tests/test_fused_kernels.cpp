@@ -254,6 +254,32 @@ TEST_CASE("dropout kernel: dropout(x) is x times dropout_mask from the same stre
   CHECK(qkv::testing::bitwise_equal(kernels::dropout(x, 0, CounterStream(1)), x));  // p = 0: a copy of x
 }
 
+TEST_CASE("dropout kernel: dropout_entries applies any run of a mask's entries, in place or not") {
+  // The attention kernels apply a [B,H,T,S] mask one map or one row at a time: pieces of every length
+  // (partial vectors of 16, 8 and 4 lanes), at every offset, give the entries dropout() gives whole.
+  qkv::testing::RestoreIsa restore;
+  Generator gen(17);
+  const Tensor x = randn({300}, gen);
+  const CounterStream stream = gen.split();
+  const float p = 0.2f;
+  const std::vector<float> want = kernels::dropout(x, p, stream).to_vector();
+  for (simd::Isa isa : simd::supported_isas()) {
+    simd::set_isa(isa);
+    std::vector<float> copy(300), in_place = x.to_vector();
+    for (int64_t first = 0, n = 1; first < 300; first += n, n = n % 37 + 3) {
+      const int64_t count = std::min<int64_t>(n, 300 - first);
+      kernels::dropout_entries(x.data() + first, copy.data() + first, first, count, p, stream);
+      kernels::dropout_entries(in_place.data() + first, in_place.data() + first, first, count, p, stream);
+    }
+    INFO("instruction set " << simd::isa_name(isa));
+    CHECK(copy == want);
+    CHECK(in_place == want);
+  }
+  float one = 1;
+  CHECK_THROWS_WITH(kernels::dropout_entries(&one, &one, 0, 1, 1.0f, stream),
+                    Catch::Contains("dropout_entries") && Catch::Contains("1"));
+}
+
 TEST_CASE("dropout kernel: dropout_mask with p = 0 is all ones, and p outside 0 <= p < 1 throws") {
   for (float v : kernels::dropout_mask({3, 4}, 0).to_vector()) CHECK(v == 1);
   REQUIRE_THROWS_WITH(kernels::dropout_mask({3}, 1), Catch::Contains("dropout_mask") && Catch::Contains("1"));

@@ -126,18 +126,13 @@ FlashForward run_forward(const Heads& s, const float* qd, const float* kd, const
   return f;
 }
 
-void check_dropout(const char* op, const AttentionDropout& d) {
-  if (!(d.p >= 0 && d.p < 1)) fail(op, "dropout p must be in [0, 1), got " + std::to_string(d.p));
-}
-
 }  // namespace
 
 FlashForward flash_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, int64_t H,
                                      const Tensor& keep, bool causal, float scale,
                                      const AttentionDropout& dropout, const RaggedRows* ragged) {
   const Heads s = check_heads("flash_attention_forward", q, k, v, H, ragged);
-  check_keep_and_mask("flash_attention_forward", s, keep, Tensor());
-  check_dropout("flash_attention_forward", dropout);
+  check_keep_and_dropout("flash_attention_forward", s, keep, dropout);
   return run_forward(s, q.data(), k.data(), v.data(), keep, causal, scale, dropout);
 }
 
@@ -145,8 +140,7 @@ FlashForward flash_attention_forward_packed(const Tensor& qkv, int64_t H, const 
                                             float scale, const AttentionDropout& dropout,
                                             const RaggedRows* ragged) {
   const Heads s = packed_heads("flash_attention_forward_packed", qkv, H, ragged);
-  check_keep_and_mask("flash_attention_forward_packed", s, keep, Tensor());
-  check_dropout("flash_attention_forward_packed", dropout);
+  check_keep_and_dropout("flash_attention_forward_packed", s, keep, dropout);
   return run_forward(s, qkv.data(), qkv.data(), qkv.data(), keep, causal, scale, dropout);
 }
 

@@ -10,6 +10,7 @@
 
 #include "tensor/attention.h"
 #include "tensor/attention/heads.h"
+#include "tensor/dropout.h"
 
 namespace qkv::kernels::flash {
 
@@ -60,19 +61,10 @@ struct Masks {
   }
 
   // x[0..n) *= the dropout mask's entries (b, h, t, s0..s0+n-1) of a [B,H,T,S] mask, drawn as
-  // tensor/dropout.cpp draws them: entry i is dropped when bits32(i) < ceil(p 2^32), else scaled by
-  // 1/(1-p). No mask is stored: the backward draws the same entries again.
+  // tensor/dropout.cpp draws them (dropout_entries). No mask is stored: the backward draws the same
+  // entries again.
   void apply_dropout(int64_t b, int64_t h, int64_t t, int64_t s0, int64_t n, float* x) const {
-    const auto threshold = static_cast<uint32_t>(std::ceil(static_cast<double>(dropout.p) * 4294967296.0));
-    const float keep_scale = 1 / (1 - dropout.p);
-    const auto first = static_cast<uint64_t>(((b * s.H + h) * s.T + t) * s.S + s0);
-    uint64_t high = first >> 32;
-    uint32_t key = dropout.stream.key32(high);
-    for (int64_t c = 0; c < n; ++c) {
-      const uint64_t i = first + static_cast<uint64_t>(c);
-      if ((i >> 32) != high) key = dropout.stream.key32(high = i >> 32);  // a row across a 4G boundary
-      x[c] *= CounterStream::bits32_in(key, static_cast<uint32_t>(i)) >= threshold ? keep_scale : 0.0f;
-    }
+    dropout_entries(x, x, ((b * s.H + h) * s.T + t) * s.S + s0, n, dropout.p, dropout.stream);
   }
 };
 

@@ -201,7 +201,7 @@ AttentionGrads flash_attention_backward(const Tensor& dout, const Tensor& q, con
                                         bool causal, float scale, const AttentionDropout& dropout,
                                         const RaggedRows* ragged) {
   const Heads s = check_heads("flash_attention_backward", q, k, v, H, ragged);
-  check_keep_and_mask("flash_attention_backward", s, keep, Tensor());
+  check_keep_and_dropout("flash_attention_backward", s, keep, dropout);
   check_saved("flash_attention_backward", s, dout, out, lse);
   AttentionGrads g{Tensor(q.shape(), 0.0f), Tensor(k.shape(), 0.0f), Tensor(v.shape(), 0.0f)};
   const flash::Masks m(s, keep, causal, scale, dropout);
@@ -215,7 +215,7 @@ Tensor flash_attention_backward_packed(const Tensor& dout, const Tensor& qkv, co
                                        float scale, const AttentionDropout& dropout,
                                        const RaggedRows* ragged) {
   const Heads s = packed_heads("flash_attention_backward_packed", qkv, H, ragged);
-  check_keep_and_mask("flash_attention_backward_packed", s, keep, Tensor());
+  check_keep_and_dropout("flash_attention_backward_packed", s, keep, dropout);
   check_saved("flash_attention_backward_packed", s, dout, out, lse);
   Tensor dqkv(qkv.shape(), 0.0f);
   float* d = dqkv.mutable_data();

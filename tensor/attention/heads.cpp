@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "tensor/checks.h"
 #include "tensor/error.h"
 
 namespace qkv::kernels {
@@ -73,14 +74,19 @@ Heads packed_heads(const char* op, const Tensor& qkv, int64_t H, const RaggedRow
   return s;
 }
 
-void check_keep_and_mask(const char* op, const Heads& s, const Tensor& keep, const Tensor& drop_mask) {
+void check_keep_and_dropout(const char* op, const Heads& s, const Tensor& keep, const AttentionDropout& dropout) {
   if (keep.defined() && (keep.dim() != 3 || (keep.size(0) != 1 && keep.size(0) != s.B) ||
                          (keep.size(1) != 1 && keep.size(1) != s.T) || keep.size(2) != s.S))
     fail(op, "keep must be [B|1,T|1,S] = [" + std::to_string(s.B) + "|1," + std::to_string(s.T) + "|1," +
                  std::to_string(s.S) + "], got " + to_string(keep.shape()));
+  check::fraction(op, "dropout p", dropout.p);
+}
+
+void check_weights(const char* op, const Heads& s, const Tensor& weights, const AttentionDropout& dropout) {
   const Shape map_shape{s.B, s.H, s.T, s.S};
-  if (drop_mask.defined() && drop_mask.shape() != map_shape)
-    fail(op, "drop_mask must be " + to_string(map_shape) + ", got " + to_string(drop_mask.shape()));
+  if (weights.shape() != map_shape)
+    fail(op, "weights must be " + to_string(map_shape) + " (the forward's), got " + to_string(weights.shape()));
+  check::fraction(op, "dropout p", dropout.p);
 }
 
 void check_dout(const char* op, const Heads& s, const Tensor& dout) {

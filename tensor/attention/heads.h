@@ -6,6 +6,7 @@
 #include <bit>
 #include <cstdint>
 
+#include "tensor/attention.h"
 #include "tensor/parallel.h"
 #include "tensor/ragged_rows.h"
 #include "tensor/tensor.h"
@@ -45,8 +46,10 @@ Heads check_heads(const char* op, const Tensor& q, const Tensor& k, const Tensor
 // (self-attention, S = T).
 Heads packed_heads(const char* op, const Tensor& qkv, int64_t H, const RaggedRows* ragged);
 
-// Checks keep [B|1,T|1,S] and drop_mask [B,H,T,S] against the sizes (both may be undefined).
-void check_keep_and_mask(const char* op, const Heads& s, const Tensor& keep, const Tensor& drop_mask);
+// Checks keep [B|1,T|1,S] against the sizes (it may be undefined) and the dropout's p (0 <= p < 1).
+void check_keep_and_dropout(const char* op, const Heads& s, const Tensor& keep, const AttentionDropout& dropout);
+// The backward's check of what the forward stored: weights [B,H,T,S], and the dropout's p.
+void check_weights(const char* op, const Heads& s, const Tensor& weights, const AttentionDropout& dropout);
 
 // Checks that dout has the output's shape.
 void check_dout(const char* op, const Heads& s, const Tensor& dout);
