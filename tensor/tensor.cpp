@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <new>
 #include <ostream>
@@ -54,6 +55,16 @@ double physical_memory_bytes() {
   return 0;
 }
 
+constexpr size_t kLine = 64;  // Storage's alignment (tensor.h)
+
+}  // namespace
+
+void StorageDelete::operator()(float* p) const {
+  if (p) ::operator delete(reinterpret_cast<void**>(p)[-1]);
+}
+
+namespace {
+
 // Every tensor's storage is made here: the element count checked (qkv::numel), then the memory asked for,
 // and a refusal of either is a qkv::Error naming the op: "zeros: cannot allocate [1099511627776] (4.0 TiB)".
 std::shared_ptr<Storage> allocate_storage(const char* op, const Shape& shape) {
@@ -66,11 +77,13 @@ std::shared_ptr<Storage> allocate_storage(const char* op, const Shape& shape) {
   if (memory > 0 && bytes > memory) refuse(": more than the machine's memory (" + bytes_text(memory) + ")");
   auto storage = std::make_shared<Storage>();
   storage->size = n;
-  try {  // not value-initialised: see Storage
-    storage->values = std::make_unique_for_overwrite<float[]>(static_cast<size_t>(n));
-  } catch (const std::bad_alloc&) {
-    refuse("");
-  }
+  // not value-initialised (see Storage); the block, rounded up to a line, keeps its own address in the 8
+  // bytes before the values (operator new aligns to 16, so the gap is 16 bytes or more)
+  void* block = ::operator new(static_cast<size_t>(n) * sizeof(float) + kLine, std::nothrow);
+  if (!block) refuse("");
+  const auto start = (reinterpret_cast<uintptr_t>(block) + kLine) & ~uintptr_t{kLine - 1};
+  reinterpret_cast<void**>(start)[-1] = block;
+  storage->values.reset(reinterpret_cast<float*>(start));
   return storage;
 }
 

@@ -308,7 +308,7 @@ TEST_CASE("flash attention: T = S = 8192 with one head allocates no [T,S] buffer
     return;
   }
   INFO("largest allocation " << largest << " bytes, " << total << " in all");
-  CHECK(largest <= size_t(T * Dh * 4));
+  CHECK(largest <= size_t(T * Dh * 4 + 64));  // an input's size, and the 64 bytes Storage spares to align
   CHECK(total < size_t(64) << 20);  // every tensor of forward and backward together, against 256 MiB
   // The counter sees the materialised kernel's maps: at T = S = 512, at least one [T,S] of floats.
   const Tensor small = randn({1, 512, Dh});

@@ -1,5 +1,7 @@
 // Tests for tensor/shape_ops.h: each op on a small tensor with known output, views vs copies,
 // index_select/index_add with repeated indices, and every named error.
+#include <cstdint>
+
 #include "catch.h"
 #include "kernel_checks.h"
 #include "tensor/creation.h"
@@ -7,6 +9,19 @@
 
 using namespace qkv;
 using qkv::testing::check_values;
+
+TEST_CASE("tensor storage starts on a 64-byte cache line, whatever its size, and holds what was written") {
+  for (int64_t n : {0, 1, 3, 16, 17, 1000, 4097, 1 << 20}) {
+    Tensor t = Tensor::empty({n});
+    INFO("n = " << n);
+    CHECK(reinterpret_cast<uintptr_t>(t.data()) % 64 == 0);
+    float* d = t.mutable_data();
+    for (int64_t i = 0; i < n; ++i) d[i] = static_cast<float>(i);
+    const Tensor c = t.clone();
+    CHECK(reinterpret_cast<uintptr_t>(c.data()) % 64 == 0);
+    CHECK(c.to_vector() == t.to_vector());
+  }
+}
 
 TEST_CASE("shape_ops: reshape shares storage and infers one -1") {
   const Tensor x = arange(6).view({2, 3});
