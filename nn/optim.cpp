@@ -9,6 +9,7 @@
 #include "tensor/checks.h"
 #include "tensor/creation.h"
 #include "tensor/parallel.h"
+#include "tensor/reduce.h"
 #include "tensor/value_text.h"
 
 namespace qkv::nn {
@@ -220,14 +221,9 @@ static std::string first_non_finite_gradient(const NamedTensors& params) {
 
 float clip_grad_norm(const NamedTensors& params, double max_norm, bool error_if_nonfinite) {
   check::positive_number("clip_grad_norm", "max_norm", max_norm);
-  double sq = 0;
-  for (const auto& [name, p] : params) {
-    const Tensor g = p.grad();
-    if (!g.defined()) continue;
-    const float* v = g.data();
-    const int64_t n = g.numel();  // once: numel() multiplies the shape out (with overflow checks) each call
-    for (int64_t j = 0; j < n; ++j) sq += double(v[j]) * v[j];
-  }
+  double sq = 0;  // each parameter's squares summed by a vector loop (a serial sum was a chain of adds)
+  for (const auto& [name, p] : params)
+    if (p.grad().defined()) sq += kernels::sum_of_squares(p.grad());
   const float norm = float(std::sqrt(sq));
   if (!std::isfinite(norm)) {
     if (!error_if_nonfinite) return norm;  // scaling by max_norm / NaN would only spread the NaN

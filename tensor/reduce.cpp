@@ -9,6 +9,7 @@
 
 #include "tensor/loops/lanes.h"
 #include "tensor/loops/strided.h"
+#include "tensor/simd/vector_math.h"
 
 namespace qkv::kernels {
 namespace {
@@ -75,6 +76,11 @@ Tensor sum(const Tensor& x, int64_t dim, bool keepdim) { return sum_along("sum",
 Tensor mean(const Tensor& x, int64_t dim, bool keepdim) { return sum_along("mean", x, dim, keepdim, true); }
 
 Tensor sum_all(const Tensor& x) { return Tensor(Shape{}, static_cast<float>(total(x))); }
+
+double sum_of_squares(const Tensor& x) {
+  const int64_t n = x.numel();
+  return n > 0 ? vmath::sum_sq_dev(x.data(), 0.0, n) : 0.0;
+}
 
 Tensor mean_all(const Tensor& x) {
   require_nonempty("mean_all", x);

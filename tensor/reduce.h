@@ -9,6 +9,9 @@ Tensor sum(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor mean(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor sum_all(const Tensor& x);   // 0-d; 0 for an empty tensor
 Tensor mean_all(const Tensor& x);  // 0-d; throws on an empty tensor
+// The sum of x's squares, each square and the sum in double, in one fixed order (vmath::sum_sq_dev's
+// eight partial sums): a gradient norm's square. 0 for an empty tensor.
+double sum_of_squares(const Tensor& x);
 
 // max along dim: values and, as floats, the index of the first maximum (ties go to the lowest index).
 struct MaxResult {

@@ -1,6 +1,7 @@
 // Tests for tensor/reduce.h: sums, means and maxima along every dim (negative dims too), keepdim,
 // ties, the sum_to / broadcast_to pair, and the named errors.
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "catch.h"
@@ -142,4 +143,28 @@ TEST_CASE("reduce: results are bitwise identical with 1 and 2 threads") {
   CHECK(qkv::testing::bitwise_equal(a, kernels::sum(x, 1)));
   CHECK(qkv::testing::bitwise_equal(b, kernels::max(x, 2).values));
   CHECK(qkv::testing::bitwise_equal(c, kernels::sum_to(x, {300, 1})));
+}
+
+TEST_CASE("reduce: sum_of_squares is the sum of squares in double, the same on every SIMD path") {
+  qkv::testing::RestoreIsa restore;
+  CHECK(kernels::sum_of_squares(zeros({0})) == 0);
+  CHECK(kernels::sum_of_squares(tensor({3, -4})) == 25);
+  for (int64_t n : {1, 7, 8, 17, 1001}) {  // partial vectors of 8 and 16 lanes
+    const Tensor x = randn({n});
+    double naive = 0;
+    for (float v : x.to_vector()) naive += double(v) * v;
+    for (simd::Isa isa : simd::supported_isas()) {
+      simd::set_isa(isa);
+      INFO("n = " << n << ", " << simd::isa_name(isa));
+      CHECK(kernels::sum_of_squares(x) == Catch::Approx(naive).epsilon(1e-12));
+    }
+    // AVX2 and AVX-512 add the same eight partial sums (the portable loop adds in order)
+    if (simd::cpu_supports(simd::Isa::avx512) && simd::cpu_supports(simd::Isa::avx2)) {
+      simd::set_isa(simd::Isa::avx2);
+      const double avx2 = kernels::sum_of_squares(x);
+      simd::set_isa(simd::Isa::avx512);
+      const double avx512 = kernels::sum_of_squares(x);
+      CHECK(std::memcmp(&avx2, &avx512, sizeof(double)) == 0);
+    }
+  }
 }
