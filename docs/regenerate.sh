@@ -195,6 +195,33 @@ for threads in 1 2; do
   value "generate.speedup_${threads}T" "$(ratio "$(generate_rate yes $threads)" "$(generate_rate no $threads)")"
 done
 
+# The character-level GPT against its PyTorch twins (docs/12): seconds of training per thread count, the
+# best of them against qkv's best, and the validation loss of each seed (at the faster thread count).
+{
+  caption chargpt.csv
+  echo
+  echo "| 2,000 steps on tinyshakespeare | training s, 1 thread | training s, 2 threads | best / qkv's best | validation loss, seed 0 | seed 1 | seed 2 |"
+  echo "|---|---|---|---|---|---|---|"
+  awk -F, '/^#/ || $1 == "impl" { next }
+    { k = $1 "," $2 "," $3; secs[k] = $4; if (!(($1 "," $3) in fast) || $4 < fast[$1 "," $3]) { fast[$1 "," $3] = $4; loss[$1 "," $3] = $5 }
+      if (!($1 in best) || $4 < best[$1]) best[$1] = $4; threads[$2] = 1 }
+    END {
+      name["qkv"] = "qkv"; name["torch"] = "PyTorch (Debian)"; name["torch2"] = "PyTorch 2 (PyPI)"
+      split("qkv torch torch2", order, " ")
+      for (i = 1; i <= 3; ++i) {
+        m = order[i]; if (!(m in best)) continue
+        printf "| %s | %s | %s | %.2fx | %s | %s | %s |\n", name[m], secs[m ",1,0"], secs[m ",2,0"], best[m] / best["qkv"],
+          loss[m ",0"], loss[m ",1"], loss[m ",2"]
+      }
+    }' "$measured/chargpt.csv"
+} >"$WORK/tables/chargpt.md"
+chargpt_ratio() {  # chargpt_ratio IMPL: its fastest training time over qkv's
+  awk -F, -v i="$1" '/^#/ || $1 == "impl" { next } $1 == i && (a == "" || $4 < a) { a = $4 } $1 == "qkv" && (q == "" || $4 < q) { q = $4 }
+    END { printf "%.2fx", a / q }' "$measured/chargpt.csv"
+}
+value chargpt.vs_torch "$(chargpt_ratio torch)"
+value chargpt.vs_torch2 "$(chargpt_ratio torch2)"
+
 # 5. Rewrite the pages in place (only when something changed, so file times stay put otherwise).
 for page in "${PAGES[@]}"; do
   awk -v index_file="$WORK/index" -v values_file="$WORK/values" -v tables="$WORK/tables" -v page="$page" '

@@ -8,8 +8,9 @@
 //   out     = dropped V                                    [T,Dv]  written into out[b, :, h*Dv : ...]
 // Only the weights are stored: the dropout mask is drawn per head from its counter-based stream as the
 // map is used (the same entries as dropout_mask({B,H,T,S}, p, stream), tensor/dropout.h), and the backward
-// draws them again. Storing the mask and the dropped map would write and read back 16 bytes per entry more
-// (4 MiB per call at B=32, H=4, T=S=64): on a machine streaming ~12 GB/s that was slower than the draws.
+// draws them again. Storing the mask and the dropped map would take two more [B,H,T,S] tensors, written
+// once and read back three times (4 MiB written and 6 MiB read per call at B=32, H=4, T=S=64): on a
+// machine streaming ~12 GB/s that was slower than the draws (a gpt training step 4% slower).
 // The math of the backward is docs/derivations/attention_backward.md. Work is split over (b, h) pairs,
 // each computed whole by one thread, so the bits do not depend on the thread count.
 // A ragged batch (RaggedRows) skips padding altogether: only the real rows of each sequence are stored
