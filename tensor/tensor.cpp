@@ -57,14 +57,6 @@ double physical_memory_bytes() {
 
 constexpr size_t kLine = 64;  // Storage's alignment (tensor.h)
 
-}  // namespace
-
-void StorageDelete::operator()(float* p) const {
-  if (p) ::operator delete(reinterpret_cast<void**>(p)[-1]);
-}
-
-namespace {
-
 // Every tensor's storage is made here: the element count checked (qkv::numel), then the memory asked for,
 // and a refusal of either is a qkv::Error naming the op: "zeros: cannot allocate [1099511627776] (4.0 TiB)".
 std::shared_ptr<Storage> allocate_storage(const char* op, const Shape& shape) {
@@ -97,6 +89,11 @@ const Shape& shape_holding(const char* op, const Shape& shape, size_t count) {
 }
 
 }  // namespace
+
+// The block allocate_storage took, whose address it left just before the values.
+void StorageDelete::operator()(float* p) const {
+  if (p) ::operator delete(reinterpret_cast<void**>(p)[-1]);
+}
 
 Tensor Tensor::empty(const Shape& shape, const char* op) {
   auto impl = std::make_shared<TensorImpl>();

@@ -8,6 +8,7 @@
 // Leaves out: the weights (never formed: ask the materialised kernel for pictures).
 #include "tensor/attention/flash.h"
 
+#include <cmath>
 #include <vector>
 
 #include "tensor/error.h"

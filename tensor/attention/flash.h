@@ -4,7 +4,6 @@
 // Leaves out: the argument checks (heads.h) and the materialised kernel (tensor/attention.cpp).
 #pragma once
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <limits>
 
