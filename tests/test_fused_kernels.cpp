@@ -3,8 +3,10 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <vector>
 
 #include "catch.h"
+#include "helpers.h"
 #include "kernel_checks.h"
 #include "tensor/creation.h"
 #include "tensor/cross_entropy.h"
@@ -59,12 +61,9 @@ std::vector<float> as_float(const std::vector<double>& v) { return {v.begin(), v
 
 }  // namespace
 
-TEST_CASE("layer_norm kernel: layer_norm equals its composition from primitive kernels") {
-  Generator gen(11);
-  const Tensor x = kernels::add_scalar(kernels::mul_scalar(randn({2, 3, 8}, gen), 3), 5);
-  const Tensor gamma = randn({8}, gen), beta = randn({8}, gen);
-  const float eps = 1e-5f;
-  // y = (x - mean) / sqrt(var + eps) * gamma + beta, var biased
+// kernels::layer_norm(x, gamma, beta, eps) against y = (x - mean) / sqrt(var + eps) * gamma + beta from
+// primitive kernels (var biased).
+void check_layer_norm_composition(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
   const Tensor mean = kernels::mean(x, -1, true), xc = kernels::sub(x, mean);
   const Tensor var = kernels::mean(kernels::mul(xc, xc), -1, true);
   const Tensor rstd = kernels::div(ones({1}), kernels::sqrt(kernels::add_scalar(var, eps)));
@@ -73,6 +72,46 @@ TEST_CASE("layer_norm kernel: layer_norm equals its composition from primitive k
   check_close(out.y, y, 1e-5f);
   check_close(out.mean, kernels::squeeze(mean, -1), 1e-5f);
   check_close(out.rstd, kernels::squeeze(rstd, -1), 1e-5f);
+}
+
+TEST_CASE("layer_norm kernel: layer_norm equals its composition from primitive kernels") {
+  Generator gen(11);
+  const Tensor x = kernels::add_scalar(kernels::mul_scalar(randn({2, 3, 8}, gen), 3), 5);
+  check_layer_norm_composition(x, randn({8}, gen), randn({8}, gen), 1e-5f);
+}
+
+TEST_CASE("layer_norm kernel: every path matches the composition, and AVX2, AVX-512 and 1 or 2 threads give the same bits") {
+  // The row loops are compiled for the baseline and for AVX2 (which the AVX-512 path runs too), without
+  // fused multiply-adds. 300 rows of 96 are more than one thread's share, so 2 threads split the rows of
+  // the forward and backward and the columns of dgamma and dbeta.
+  testing::RestoreThreads restore_threads;
+  testing::RestoreIsa restore_isa;
+  Generator gen(5);
+  const Tensor x = kernels::add_scalar(randn({300, 96}, gen), 2), dy = randn({300, 96}, gen);
+  const Tensor gamma = randn({96}, gen), beta = randn({96}, gen);
+  for (bool affine : {true, false}) {
+    const Tensor g = affine ? gamma : Tensor(), b = affine ? beta : Tensor();
+    std::vector<float> simd_bits;  // of the first SIMD path
+    for (simd::Isa isa : simd::supported_isas()) {
+      simd::set_isa(isa);
+      INFO("path " << simd::isa_name(isa) << (affine ? ", gamma and beta" : ", no gamma or beta"));
+      if (affine) check_layer_norm_composition(x, g, b, 1e-5f);
+      std::vector<float> one_thread;
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        const auto out = kernels::layer_norm(x, g, b, 1e-5f);
+        const auto grads = kernels::layer_norm_backward(dy, x, out.mean, out.rstd, g);
+        std::vector<float> all;
+        for (const Tensor* t : {&out.y, &out.mean, &out.rstd, &grads.dx, &grads.dgamma, &grads.dbeta})
+          if (t->defined()) all.insert(all.end(), t->data(), t->data() + t->numel());
+        if (threads == 1) one_thread = all;
+        CHECK(all == one_thread);
+      }
+      if (isa == simd::Isa::portable) continue;
+      if (simd_bits.empty()) simd_bits = one_thread;
+      CHECK(one_thread == simd_bits);
+    }
+  }
 }
 
 TEST_CASE("layer_norm kernel: layer_norm without gamma/beta gives rows of mean 0 and variance 1") {
