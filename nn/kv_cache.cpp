@@ -20,6 +20,7 @@ KVCache::KVCache(int64_t num_layers, int64_t batch, int64_t capacity, int64_t nu
     keys_.push_back(zeros({batch, capacity, num_hiddens}));
     values_.push_back(zeros({batch, capacity, num_hiddens}));
   }
+  cross_.resize(size_t(num_layers));
 }
 
 CacheStep KVCache::begin_step(const char* op, int64_t T, std::vector<int64_t> counts) const {
@@ -80,7 +81,23 @@ void KVCache::end_step(const CacheStep& step) {
   for (int64_t b = 0; b < batch(); ++b) lengths_[b] = step.starts[b] + step.counts[b];
 }
 
-void KVCache::clear() { std::fill(lengths_.begin(), lengths_.end(), 0); }
+std::pair<Tensor, Tensor> KVCache::cross(int64_t layer, const Tensor& memory,
+                                         const std::function<std::pair<Tensor, Tensor>()>& project) {
+  if (layer < 0 || layer >= num_layers())
+    fail("KVCache", "cross-attention layer " + std::to_string(layer) + " outside [0, " +
+                        std::to_string(num_layers()) + ")");
+  Cross& c = cross_[size_t(layer)];
+  if (!c.memory.defined() || c.memory.impl() != memory.impl()) {
+    auto [keys, values] = project();
+    c = {memory, keys, values};
+  }
+  return {c.keys, c.values};
+}
+
+void KVCache::clear() {
+  std::fill(lengths_.begin(), lengths_.end(), 0);
+  std::fill(cross_.begin(), cross_.end(), Cross{});
+}
 
 void KVCache::select(const std::vector<int64_t>& rows) {
   const int64_t B = batch();

@@ -16,10 +16,12 @@
 // order; keys that are masked out (another sequence's longer past) add exact zeros. Attention runs the
 // materialised kernel, as a full forward does by default (need_weights); with need_weights off a long full
 // forward runs the flash kernel, whose rows round differently (each row alike, cached or not).
-// Leaves out: sliding windows and cropping (a sequence past capacity is refused), paged or shared caches,
-// caching the cross-attention's projections of the encoder output (recomputed each step).
+// An encoder-decoder's decoder also attends to the encoder's output, which does not change while decoding:
+// its keys and values are projected once, at the first step, and kept (cross()).
+// Leaves out: sliding windows and cropping (a sequence past capacity is refused), paged or shared caches.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -50,17 +52,27 @@ class KVCache {
   std::pair<Tensor, Tensor> append(int64_t layer, const Tensor& k, const Tensor& v, const CacheStep& step);
   // After every layer: each sequence now holds counts[b] more tokens.
   void end_step(const CacheStep& step);
+  // Cross-attention: layer's keys and values of the encoder's output `memory`, made by project() the first
+  // time and again whenever another memory tensor comes (held, so it cannot be another with the same
+  // address; modifying it in place between steps is not seen). select() leaves them: they follow memory,
+  // not the sequences' pasts.
+  std::pair<Tensor, Tensor> cross(int64_t layer, const Tensor& memory,
+                                  const std::function<std::pair<Tensor, Tensor>()>& project);
 
   int64_t batch() const { return int64_t(lengths_.size()); }
   int64_t capacity() const { return capacity_; }
   int64_t num_layers() const { return int64_t(keys_.size()); }
   const std::vector<int64_t>& lengths() const { return lengths_; }  // tokens each sequence holds
-  void clear();                                                     // forget every sequence's tokens
+  void clear();  // forget every sequence's tokens and the cross-attention's keys and values
   // Sequence i becomes a copy of what sequence rows[i] held (beam search keeps its best beams' caches).
   void select(const std::vector<int64_t>& rows);
 
  private:
   std::vector<Tensor> keys_, values_;  // per layer [B, capacity, D]; zeros where nothing was written
+  struct Cross {
+    Tensor memory, keys, values;  // undefined until the layer's first cross-attention step
+  };
+  std::vector<Cross> cross_;  // per layer
   std::vector<int64_t> lengths_;
   int64_t capacity_, width_;
 };

@@ -45,19 +45,6 @@ Tensor MultiHeadAttention::forward(const Tensor& queries, const Tensor& keys, co
                     : "expected queries [B,T,query_size], keys [B,S,key_size], values [B,S,value_size]") +
              ", got " + to_string(queries.shape()) + ", " + to_string(keys.shape()) + ", " +
              to_string(values.shape()));
-  // The kernel's options: the [B|1,T|1,S] keep mask (T and S the longest sequences of a ragged batch)
-  // without its causal part, which goes as a flag so that no [T,S] mask is built; weights if needed.
-  auto options = [&](const Tensor& q, const Tensor& k) {
-    AttentionOptions o{.causal = mask.is_causal(),
-                       .dropout_p = dropout_,
-                       .training = is_training(),
-                       .weights = need_weights ? &attention_weights : nullptr,
-                       .ragged = ragged};
-    if (ragged) o.keep = mask.keep(ragged->batch(), ragged->longest_query(), ragged->longest_key(), false);
-    else o.keep = mask.keep(q.size(0), q.size(1), k.size(1), false);
-    if (!need_weights) attention_weights = Tensor();
-    return o;
-  };
   if (rope_base > 0 && ragged) fail("MultiHeadAttention", "rotary positions do not take a ragged batch");
   if (queries.impl() == keys.impl() && keys.impl() == values.impl() && rope_base == 0) {
     // Self-attention: the three projections of one x are one GEMM, x @ [W_q; W_k; W_v]^T -> [B,T,3D]
@@ -67,16 +54,47 @@ Tensor MultiHeadAttention::forward(const Tensor& queries, const Tensor& keys, co
     const Tensor w = concat({W_q->weight, W_k->weight, W_v->weight}, 0);  // [3D, query_size]
     const Tensor b = W_q->bias.defined() ? concat({W_q->bias, W_k->bias, W_v->bias}, 0) : Tensor();
     const Tensor qkv = linear(queries, w, b);
-    return W_o->forward(multi_head_self_attention(qkv, num_heads, options(queries, queries)));
+    return W_o->forward(multi_head_self_attention(qkv, num_heads, options(mask, queries, queries)));
   }
   // Project: [B,T,query_size] -> [B,T,D]; keys and values likewise with S.
-  const Tensor q = rotate(W_q->forward(queries), 0), k = rotate(W_k->forward(keys), 0);
-  const Tensor v = W_v->forward(values);
+  return attend(queries, rotate(W_k->forward(keys), 0), W_v->forward(values), mask);
+}
+
+Tensor MultiHeadAttention::attend(const Tensor& queries, const Tensor& k, const Tensor& v, const Mask& mask) {
+  const Tensor q = rotate(W_q->forward(queries), 0);
   // Every head at once, each read in place from its Dh columns of [B,T,D]: the same numbers as
   //   merge_heads(scaled_dot_product_attention(split_heads(q), split_heads(k), split_heads(v), mask).output)
   // without the four copies (tests/test_attention_fused.cpp checks they agree bit for bit). Weights [B,H,T,S].
-  const Tensor out = multi_head_attention(q, k, v, num_heads, options(q, k));
+  const Tensor out = multi_head_attention(q, k, v, num_heads, options(mask, q, k));
   return W_o->forward(out);  // [B,T,D] -> [B,T,D]
+}
+
+AttentionOptions MultiHeadAttention::options(const Mask& mask, const Tensor& q, const Tensor& k) {
+  // The kernel's options: the [B|1,T|1,S] keep mask (T and S the longest sequences of a ragged batch)
+  // without its causal part, which goes as a flag so that no [T,S] mask is built; weights if needed.
+  const kernels::RaggedRows* ragged = mask.ragged_rows();
+  AttentionOptions o{.causal = mask.is_causal(),
+                     .dropout_p = dropout_,
+                     .training = is_training(),
+                     .weights = need_weights ? &attention_weights : nullptr,
+                     .ragged = ragged};
+  if (ragged) o.keep = mask.keep(ragged->batch(), ragged->longest_query(), ragged->longest_key(), false);
+  else o.keep = mask.keep(q.size(0), q.size(1), k.size(1), false);
+  if (!need_weights) attention_weights = Tensor();
+  return o;
+}
+
+Tensor MultiHeadAttention::forward_cross_cached(const Tensor& queries, const Tensor& memory, const Mask& mask,
+                                                KVCache& cache, int64_t layer) {
+  if (queries.dim() != 3 || memory.dim() != 3 || queries.size(0) != memory.size(0) || mask.ragged_rows())
+    fail("MultiHeadAttention", "cached cross-attention expects queries [B,T,query_size] and memory "
+                               "[B,S,key_size] with the same B (no ragged batch), got " +
+                                   to_string(queries.shape()) + " and " + to_string(memory.shape()));
+  // memory's keys and values [B,S,D]: projected at the first step, then taken from the cache
+  const auto [k, v] = cache.cross(layer, memory, [&] {
+    return std::pair{rotate(W_k->forward(memory), 0), W_v->forward(memory)};
+  });
+  return attend(queries, k, v, mask);
 }
 
 Tensor MultiHeadAttention::rotate(const Tensor& x, int64_t pos_offset) const {

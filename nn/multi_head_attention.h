@@ -25,6 +25,12 @@ class MultiHeadAttention : public Module {
   // themselves (nn/kv_cache.h): their keys and values are appended, then -> [B,T,num_hiddens]. The same
   // bits, row for row, as forward(x, x, x, Mask::causal()) over the whole sequence. Inference only.
   Tensor forward_cached(const Tensor& x, KVCache& cache, int64_t layer, const CacheStep& step);
+  // Cross-attention of new decoder states queries [B,T,query_size] over the encoder's output memory
+  // [B,S,key_size]: memory's keys and values are projected at the first step and kept in `layer` of the
+  // cache while the same memory tensor comes back (KVCache::cross), only the queries are new. The same bits
+  // as forward(queries, memory, memory, mask). Inference only.
+  Tensor forward_cross_cached(const Tensor& queries, const Tensor& memory, const Mask& mask, KVCache& cache,
+                              int64_t layer);
 
   std::shared_ptr<Linear> W_q, W_k, W_v, W_o;
   Tensor attention_weights;  // [B,H,T,S] from the last forward, one map per head
@@ -39,6 +45,9 @@ class MultiHeadAttention : public Module {
   Tensor rotate(const Tensor& x, int64_t pos_offset) const;
 
  private:
+  // queries projected, attended over projected keys k and values v [B,S,D], then W_o: [B,T,num_hiddens]
+  Tensor attend(const Tensor& queries, const Tensor& k, const Tensor& v, const Mask& mask);
+  AttentionOptions options(const Mask& mask, const Tensor& q, const Tensor& k);  // for the kernel
   float dropout_;
 };
 

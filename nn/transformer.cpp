@@ -129,7 +129,7 @@ Tensor TransformerDecoderBlock::forward_cached(const Tensor& x, const Tensor& en
     return attention1->forward_cached(h, cache, layer, step);
   });
   const Tensor z = residual(*addnorm2, norm_first_, y, [&](const Tensor& h) {
-    return attention2->forward(h, enc_outputs, enc_outputs, enc_mask);
+    return attention2->forward_cross_cached(h, enc_outputs, enc_mask, cache, layer);
   });
   return residual(*addnorm3, norm_first_, z, [&](const Tensor& h) { return ffn->forward(h); });
 }

@@ -2,6 +2,7 @@
 // one full forward over the same prefix, at every position up to max_len, for a batch of sequences of
 // different lengths, with 1 and 2 threads; for GPT and for the encoder-decoder's decoder. Generation with
 // and without the cache gives the same tokens; going past max_len is a named error.
+#include "autograd/profiler.h"
 #include "helpers.h"
 #include "nn/decode.h"
 
@@ -138,6 +139,47 @@ TEST_CASE("kv cache: the encoder-decoder's cached decoder equals its full forwar
     // Greedy decoding gives the same tokens either way.
     CHECK(bitwise_equal(greedy_decode(model, src, src_valid_lens, 1, 2, 7, 0, /*use_cache=*/true),
                         greedy_decode(model, src, src_valid_lens, 1, 2, 7, 0, /*use_cache=*/false)));
+  }
+}
+
+TEST_CASE("kv cache: the encoder's output is projected once per decoding, and again for another tensor") {
+  manual_seed(6);
+  EncoderDecoder model(TransformerConfig{9, BlockConfig{16, 24, 2, 0.0f}, 2, 8});
+  model.eval();
+  NoGrad no_grad;
+  const Tensor src_valid_lens = tensor({6, 4});
+  const Mask src_mask = Mask::from_valid_lens(src_valid_lens);
+  const Tensor memory = model.encoder->forward(random_ids(2, 6, 9), src_mask);
+  // Counts the projections of `of`: the Linear ops whose input is that tensor.
+  auto projections = [&](const Tensor& of, auto step) {
+    int64_t count = 0;
+    profiler::Tap tap([&](const char* op, const std::vector<Tensor>& inputs, const Tensor&) {
+      if (std::string(op) == "linear" && inputs[0].impl() == of.impl()) ++count;
+    });
+    step();
+    return count;
+  };
+  KVCache cache = model.decoder->make_cache(2);
+  const Tensor tgt = random_ids(2, 3, 9);
+  auto step = [&](int64_t t, const Tensor& mem) {
+    return model.decoder->forward(narrow(tgt, 1, t, 1), mem, src_mask, cache);
+  };
+  Tensor logits;
+  // keys and values of memory in each of the 2 layers at the first step, none at the next
+  CHECK(projections(memory, [&] { logits = step(0, memory); }) == 2 * 2);
+  CHECK(projections(memory, [&] { logits = step(1, memory); }) == 0);
+  // Another memory tensor (here 2 x memory) is projected anew, also mid-way.
+  const Tensor other = memory * 2.0f;
+  CHECK(projections(other, [&] { logits = step(2, other); }) == 2 * 2);
+  // clear() forgets them: a new decoding projects its memory at its first step, and its logits are those
+  // of the full forward over the same prefix with that memory.
+  cache.clear();
+  const Tensor full = model.decoder->forward(tgt, other, src_mask);  // [2,3,V]
+  CHECK(projections(other, [&] { logits = step(0, other); }) == 2 * 2);
+  CHECK(bitwise_equal(logits, narrow(full, 1, 0, 1)));
+  for (int64_t t : {1, 2}) {
+    CHECK(projections(other, [&] { logits = step(t, other); }) == 0);
+    CHECK(bitwise_equal(logits, narrow(full, 1, t, 1)));
   }
 }
 
