@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "tensor/adam.h"
 #include "tensor/checks.h"
 #include "tensor/creation.h"
 #include "tensor/parallel.h"
@@ -111,32 +112,6 @@ void Adam::set_schedule(const Schedule& schedule) {
 
 namespace {
 
-// What one Adam step needs, copied out of the optimizer: the element loop then reads no member through
-// `this`, which the compiler would have to reload after every store to w, m or v. Each is worked out in
-// double from the hyperparameters and rounded to float once, as PyTorch 1.13's single-tensor Adam does.
-struct AdamConstants {
-  float beta1, one_minus_beta1, beta2, one_minus_beta2;
-  float eps, weight_decay;  // weight_decay: added to the gradient (Adam)
-  float decay;              // 1 - lr weight_decay: the parameter's shrink (AdamW)
-  float step_size;          // lr / (1 - beta1^t)
-  float sqrt_c2;            // sqrt(1 - beta2^t)
-};
-
-// Adam's update of elements [begin, end) of one parameter. Decoupled (AdamW) is a template parameter, so
-// its test is made once, not per element, and the loop has no branch left to stop it vectorising.
-template <bool Decoupled>
-void adam_elements(float* w, float* m, float* v, const float* g, int64_t begin, int64_t end,
-                   const AdamConstants k) {
-  for (int64_t j = begin; j < end; ++j) {
-    if (Decoupled) w[j] *= k.decay;
-    const float gj = Decoupled ? g[j] : g[j] + k.weight_decay * w[j];
-    m[j] = k.beta1 * m[j] + k.one_minus_beta1 * gj;
-    v[j] = k.beta2 * v[j] + k.one_minus_beta2 * gj * gj;
-    // PyTorch's order: p -= step_size * m / (sqrt(v) / sqrt(c2) + eps)
-    w[j] -= k.step_size * (m[j] / (std::sqrt(v[j]) / k.sqrt_c2 + k.eps));
-  }
-}
-
 // About 16k elements (tens of microseconds) per thread: below that, waking a thread costs more than it saves.
 constexpr int64_t kElementsPerThread = int64_t{1} << 14;
 
@@ -151,17 +126,17 @@ void Adam::step() {
   const double c1 = 1 - std::pow(beta1_, double(t)), c2 = 1 - std::pow(beta2_, double(t));
   // The constants of a parameter with weight decay wd (only the decay differs between groups).
   auto constants = [&](double wd) {
-    return AdamConstants{float(beta1_), float(1 - beta1_),  float(beta2_),  float(1 - beta2_),   float(eps_),
-                         float(wd),     float(1 - lr * wd), float(lr / c1), float(std::sqrt(c2))};
+    return kernels::AdamConstants{float(beta1_),      float(1 - beta1_), float(beta2_),
+                                  float(1 - beta2_),   float(eps_),       float(wd),
+                                  float(1 - lr * wd),  float(lr / c1),    float(std::sqrt(c2))};
   };
-  const auto update = decoupled_ ? adam_elements<true> : adam_elements<false>;
   // Every parameter's elements, end to end, as one index range: one parallel_for for the whole step (a
   // model has dozens of small parameters; one parallel_for each would mostly wait for threads).
   struct Slot {
     float *w, *m, *v;
     const float* g;
     int64_t first;  // where this parameter starts in the joint range
-    AdamConstants k;
+    kernels::AdamConstants k;
   };
   std::vector<Slot> slots;
   int64_t total = 0;
@@ -178,7 +153,9 @@ void Adam::step() {
     for (size_t s = 0; s < slots.size(); ++s) {
       const int64_t first = slots[s].first, last = s + 1 < slots.size() ? slots[s + 1].first : total;
       const int64_t lo = std::max(begin, first), hi = std::min(end, last);
-      if (lo < hi) update(slots[s].w, slots[s].m, slots[s].v, slots[s].g, lo - first, hi - first, slots[s].k);
+      if (lo < hi)
+        kernels::adam_update(slots[s].w, slots[s].m, slots[s].v, slots[s].g, lo - first, hi - first, slots[s].k,
+                             decoupled_);
     }
   });
 }

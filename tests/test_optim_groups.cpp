@@ -1,9 +1,12 @@
 // Optimizer details nanoGPT relies on (issue 15): parameter groups with their own weight decay (decay on
-// matrices only), and a learning-rate schedule bound to Adam. Hand-worked values, then the refusals.
+// matrices only), and a learning-rate schedule bound to Adam. Hand-worked values, then the refusals; last,
+// Adam's element loop (tensor/adam.h) on every instruction-set path.
 #include <cmath>
+#include <vector>
 
 #include "helpers.h"
 #include "nn/optim.h"
+#include "tensor/adam.h"
 #include "tensor/creation.h"
 #include "tensor/random.h"
 
@@ -86,4 +89,42 @@ TEST_CASE("optim schedule and groups: bad values are named errors") {
              Contains("decay_matrices_only") && Contains("weight_decay"));
   CHECK_THAT(ERROR_OF(AdamW(std::vector<ParamGroup>{ParamGroup{{{"p", p}}, -1.0}})),
              Contains("Adam") && Contains("weight_decay"));
+}
+
+TEST_CASE("adam kernel: every path and any split of the elements give the same bits, and the formula's values") {
+  // tensor/adam.h's loop runs compiled for the baseline (the portable path) and for AVX2 (the AVX2 and
+  // AVX-512 paths); 1,003 elements end in a partial vector on every width.
+  testing::RestoreIsa restore;
+  Generator gen(9);
+  const int64_t n = 1003;
+  const std::vector<float> w0 = randn({n}, gen).to_vector(), g = randn({n}, gen).to_vector();
+  std::vector<float> m0 = randn({n}, gen).to_vector(), v0 = randn({n}, gen).to_vector();
+  for (float& x : v0) x = x * x;  // a second moment is never negative
+  const kernels::AdamConstants k{0.9f, 0.1f, 0.99f, 0.01f, 1e-8f, 0.05f, 0.995f, 1e-3f, 0.3f};
+  for (bool decoupled : {false, true}) {
+    std::vector<float> first;  // w, m, v of the first path
+    for (simd::Isa isa : simd::supported_isas()) {
+      simd::set_isa(isa);
+      INFO("path " << simd::isa_name(isa) << (decoupled ? ", AdamW" : ", Adam"));
+      std::vector<float> w = w0, m = m0, v = v0;
+      for (int64_t begin : {int64_t{0}, int64_t{5}, int64_t{517}})  // three pieces, as threads split it
+        kernels::adam_update(w.data(), m.data(), v.data(), g.data(), begin,
+                             begin == 0 ? 5 : begin == 5 ? 517 : n, k, decoupled);
+      int64_t far = 0;  // against the formula in double, each step rounded to float as the kernel does
+      for (int64_t j = 0; j < n; ++j) {
+        const double wj = decoupled ? float(w0[j] * k.decay) : w0[j];
+        const double gj = decoupled ? g[j] : float(g[j] + k.weight_decay * w0[j]);
+        const double mj = k.beta1 * double(m0[j]) + k.one_minus_beta1 * gj;
+        const double vj = k.beta2 * double(v0[j]) + k.one_minus_beta2 * gj * gj;
+        const double want = wj - k.step_size * (mj / (std::sqrt(vj) / k.sqrt_c2 + k.eps));
+        far += std::abs(w[j] - want) > 1e-5 * (1 + std::abs(want));
+      }
+      CHECK(far == 0);
+      std::vector<float> all = w;
+      all.insert(all.end(), m.begin(), m.end());
+      all.insert(all.end(), v.begin(), v.end());
+      if (first.empty()) first = all;
+      CHECK(all == first);
+    }
+  }
 }
