@@ -31,12 +31,12 @@ Shape without_last_dim(const Shape& s) { return Shape(s.begin(), s.end() - 1); }
 // as one job a thread runs. Null pointers are what is absent (no gamma, no beta).
 struct Job {
   enum Kind { forward, backward, param_grads } kind;
-  int64_t begin, end, rows, D;
-  const float *x, *gamma, *beta, *dy;
-  float eps;
-  float* out;                // forward: y; backward: dx
-  const float *mean, *rstd;  // backward: the forward's
-  float *mean_out, *rstd_out, *dgamma, *dbeta;
+  int64_t begin = 0, end = 0, rows = 0, D = 0;
+  const float *x = nullptr, *gamma = nullptr, *beta = nullptr, *dy = nullptr;
+  float eps = 0;
+  float* out = nullptr;                        // forward: y; backward: dx
+  const float *mean = nullptr, *rstd = nullptr;  // backward: the forward's
+  float *mean_out = nullptr, *rstd_out = nullptr, *dgamma = nullptr, *dbeta = nullptr;
 };
 
 // y = (x - mean) * rstd * gamma + beta, row by row.
@@ -145,9 +145,16 @@ LayerNormOut layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta
   const int64_t rows = x.numel() / D;
   LayerNormOut out{Tensor::empty(x.shape()), Tensor::empty(without_last_dim(x.shape())),
                    Tensor::empty(without_last_dim(x.shape()))};
-  Job job{Job::forward, 0, 0, rows, D, x.data(), gamma.defined() ? gamma.data() : nullptr,
-          beta.defined() ? beta.data() : nullptr, nullptr, eps, out.y.mutable_data(), nullptr, nullptr,
-          out.mean.mutable_data(), out.rstd.mutable_data(), nullptr, nullptr};
+  const Job job{.kind = Job::forward,
+                .rows = rows,
+                .D = D,
+                .x = x.data(),
+                .gamma = gamma.defined() ? gamma.data() : nullptr,
+                .beta = beta.defined() ? beta.data() : nullptr,
+                .eps = eps,
+                .out = out.y.mutable_data(),
+                .mean_out = out.mean.mutable_data(),
+                .rstd_out = out.rstd.mutable_data()};
   run_split(job, rows, grain_for_rows(D));
   return out;
 }
@@ -168,9 +175,17 @@ LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tens
     grads.dgamma = Tensor::empty({D});
     grads.dbeta = Tensor::empty({D});
   }
-  Job job{Job::backward, 0, 0, rows, D, x.data(), affine ? gamma.data() : nullptr, nullptr, dy.data(), 0,
-          grads.dx.mutable_data(), mean.data(), rstd.data(), nullptr, nullptr,
-          affine ? grads.dgamma.mutable_data() : nullptr, affine ? grads.dbeta.mutable_data() : nullptr};
+  Job job{.kind = Job::backward,
+          .rows = rows,
+          .D = D,
+          .x = x.data(),
+          .gamma = affine ? gamma.data() : nullptr,
+          .dy = dy.data(),
+          .out = grads.dx.mutable_data(),
+          .mean = mean.data(),
+          .rstd = rstd.data(),
+          .dgamma = affine ? grads.dgamma.mutable_data() : nullptr,
+          .dbeta = affine ? grads.dbeta.mutable_data() : nullptr};
   run_split(job, rows, grain_for_rows(D));
   if (!affine) return grads;
   // The parameter gradients: threads split the D columns.
