@@ -87,9 +87,10 @@ AttentionOptions MultiHeadAttention::options(const Mask& mask, const Tensor& q, 
 Tensor MultiHeadAttention::forward_cross_cached(const Tensor& queries, const Tensor& memory, const Mask& mask,
                                                 KVCache& cache, int64_t layer) {
   if (queries.dim() != 3 || memory.dim() != 3 || queries.size(0) != memory.size(0) || mask.ragged_rows())
-    fail("MultiHeadAttention", "cached cross-attention expects queries [B,T,query_size] and memory "
-                               "[B,S,key_size] with the same B (no ragged batch), got " +
-                                   to_string(queries.shape()) + " and " + to_string(memory.shape()));
+    fail("MultiHeadAttention",
+         "cached cross-attention expects queries [B,T,query_size] and memory [B,S,key_size] with the same B "
+         "(no ragged batch), got " +
+             to_string(queries.shape()) + " and " + to_string(memory.shape()));
   // memory's keys and values [B,S,D]: projected at the first step, then taken from the cache
   const auto [k, v] = cache.cross(layer, memory, [&] {
     return std::pair{rotate(W_k->forward(memory), 0), W_v->forward(memory)};

@@ -127,8 +127,8 @@ void Adam::step() {
   // The constants of a parameter with weight decay wd (only the decay differs between groups).
   auto constants = [&](double wd) {
     return kernels::AdamConstants{float(beta1_),      float(1 - beta1_), float(beta2_),
-                                  float(1 - beta2_),   float(eps_),       float(wd),
-                                  float(1 - lr * wd),  float(lr / c1),    float(std::sqrt(c2))};
+                                  float(1 - beta2_),  float(eps_),       float(wd),
+                                  float(1 - lr * wd), float(lr / c1),    float(std::sqrt(c2))};
   };
   // Every parameter's elements, end to end, as one index range: one parallel_for for the whole step (a
   // model has dozens of small parameters; one parallel_for each would mostly wait for threads).
@@ -154,8 +154,8 @@ void Adam::step() {
       const int64_t first = slots[s].first, last = s + 1 < slots.size() ? slots[s + 1].first : total;
       const int64_t lo = std::max(begin, first), hi = std::min(end, last);
       if (lo < hi)
-        kernels::adam_update(slots[s].w, slots[s].m, slots[s].v, slots[s].g, lo - first, hi - first, slots[s].k,
-                             decoupled_);
+        kernels::adam_update(slots[s].w, slots[s].m, slots[s].v, slots[s].g, lo - first, hi - first,
+                             slots[s].k, decoupled_);
     }
   });
 }

@@ -34,7 +34,7 @@ struct Job {
   int64_t begin = 0, end = 0, rows = 0, D = 0;
   const float *x = nullptr, *gamma = nullptr, *beta = nullptr, *dy = nullptr;
   float eps = 0;
-  float* out = nullptr;                        // forward: y; backward: dx
+  float* out = nullptr;                          // forward: y; backward: dx
   const float *mean = nullptr, *rstd = nullptr;  // backward: the forward's
   float *mean_out = nullptr, *rstd_out = nullptr, *dgamma = nullptr, *dbeta = nullptr;
 };
@@ -58,7 +58,8 @@ struct Job {
     if (g && b) {
       for (int64_t j = 0; j < D; ++j) yr[j] = (xr[j] - mean_r) * rstd_r * g[j] + b[j];
     } else {
-      for (int64_t j = 0; j < D; ++j) yr[j] = (xr[j] - mean_r) * rstd_r * (g ? g[j] : 1.0f) + (b ? b[j] : 0.0f);
+      for (int64_t j = 0; j < D; ++j)
+        yr[j] = (xr[j] - mean_r) * rstd_r * (g ? g[j] : 1.0f) + (b ? b[j] : 0.0f);
     }
   }
 }
@@ -71,13 +72,15 @@ struct Job {
   for (int64_t r = job.begin; r < job.end; ++r) {
     const float* xr = job.x + r * D;
     const float* dr = job.dy + r * D;
-    const float mean_r = job.mean[r], rstd_r = job.rstd[r];  // locals: no reload per element for fear of aliasing
+    // locals: no reload per element for fear of aliasing
+    const float mean_r = job.mean[r], rstd_r = job.rstd[r];
     for (int64_t j = 0; j < D; ++j) {
       gy[j] = job.gamma ? dr[j] * job.gamma[j] : dr[j];
       xh[j] = (xr[j] - mean_r) * rstd_r;
     }
     const auto mean_gy = static_cast<float>(vmath::sum(gy.data(), D) / static_cast<double>(D));
-    const auto mean_gy_xhat = static_cast<float>(vmath::dot(gy.data(), xh.data(), D) / static_cast<double>(D));
+    const auto mean_gy_xhat =
+        static_cast<float>(vmath::dot(gy.data(), xh.data(), D) / static_cast<double>(D));
     float* dxr = job.out + r * D;
     for (int64_t j = 0; j < D; ++j) dxr[j] = rstd_r * (gy[j] - mean_gy - xh[j] * mean_gy_xhat);
   }
@@ -104,9 +107,12 @@ struct Job {
 
 [[gnu::always_inline]] inline void run_loops(const Job& job) {
   switch (job.kind) {
-    case Job::forward: return forward_rows(job);
-    case Job::backward: return backward_rows(job);
-    case Job::param_grads: return param_grad_columns(job);
+    case Job::forward:
+      return forward_rows(job);
+    case Job::backward:
+      return backward_rows(job);
+    case Job::param_grads:
+      return param_grad_columns(job);
   }
 }
 

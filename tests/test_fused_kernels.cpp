@@ -80,7 +80,9 @@ TEST_CASE("layer_norm kernel: layer_norm equals its composition from primitive k
   check_layer_norm_composition(x, randn({8}, gen), randn({8}, gen), 1e-5f);
 }
 
-TEST_CASE("layer_norm kernel: every path matches the composition, and AVX2, AVX-512 and 1 or 2 threads give the same bits") {
+TEST_CASE(
+    "layer_norm kernel: every path matches the composition, and AVX2, AVX-512 and 1 or 2 threads give the "
+    "same bits") {
   // The row loops are compiled for the baseline and for AVX2 (which the AVX-512 path runs too), without
   // fused multiply-adds. 300 rows of 96 are more than one thread's share, so 2 threads split the rows of
   // the forward and backward and the columns of dgamma and dbeta.

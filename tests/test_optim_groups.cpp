@@ -91,7 +91,8 @@ TEST_CASE("optim schedule and groups: bad values are named errors") {
              Contains("Adam") && Contains("weight_decay"));
 }
 
-TEST_CASE("adam kernel: every path and any split of the elements give the same bits, and the formula's values") {
+TEST_CASE(
+    "adam kernel: every path and any split of the elements give the same bits, and the formula's values") {
   // tensor/adam.h's loop runs compiled for the baseline (the portable path) and for AVX2 (the AVX2 and
   // AVX-512 paths); 1,003 elements end in a partial vector on every width.
   testing::RestoreIsa restore;
@@ -109,7 +110,10 @@ TEST_CASE("adam kernel: every path and any split of the elements give the same b
       std::vector<float> w = w0, m = m0, v = v0;
       for (int64_t begin : {int64_t{0}, int64_t{5}, int64_t{517}})  // three pieces, as threads split it
         kernels::adam_update(w.data(), m.data(), v.data(), g.data(), begin,
-                             begin == 0 ? 5 : begin == 5 ? 517 : n, k, decoupled);
+                             begin == 0   ? 5
+                             : begin == 5 ? 517
+                                          : n,
+                             k, decoupled);
       int64_t far = 0;  // against the formula in double, each step rounded to float as the kernel does
       for (int64_t j = 0; j < n; ++j) {
         const double wj = decoupled ? float(w0[j] * k.decay) : w0[j];

@@ -98,7 +98,8 @@ void pack_b(const GemmArgs& g, int64_t pc, int64_t kc, int64_t jc, int64_t nc, i
   if (!g.trans_b) {
     // Row k of every full sliver is NR contiguous floats of B: one sliver after another, each a walk down
     // NR columns of B.
-    for (int64_t jr = 0; jr < full_cols; jr += nr) copy_rows(nr, g.B + pc * g.ldb + jc + jr, g.ldb, kc, out + jr * kc);
+    for (int64_t jr = 0; jr < full_cols; jr += nr)
+      copy_rows(nr, g.B + pc * g.ldb + jc + jr, g.ldb, kc, out + jr * kc);
   } else {  // B stored N x K: NR rows of B, each read along k
     for (int64_t jr = 0; jr < full_cols; jr += nr)
       interleave(nr, g.B + (jc + jr) * g.ldb + pc, g.ldb, kc, out + jr * kc);
