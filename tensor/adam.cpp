@@ -23,21 +23,18 @@ template <bool Decoupled>
   }
 }
 
-// The loop for the baseline (SSE2 on x86-64: 4 elements per instruction) and for AVX2 without FMA (8),
-// which the AVX2 and AVX-512 paths both run. Square root and division are exact on every width and no
-// multiply-add can be contracted without FMA, so every path gives the same bits. Measured (804,096
-// elements, a character GPT's parameters, 1 thread): baseline 676 us, AVX2 471 us. Compiled for AVX-512 it
-// was no faster (499 us) and its bits differed: GCC's AVX-512 target enables FMA, and contracts.
+// The loop compiled twice (simd::avx2_loops): square root and division are exact at any width and nothing
+// can be contracted without FMA, so every path gives the same bits. Measured (804,096 elements, a character
+// GPT's parameters, 1 thread): baseline 676 us, AVX2 471 us; for AVX-512 499 us, with other bits (its
+// target enables FMA, and GCC contracts).
 void adam_baseline(float* w, float* m, float* v, const float* g, int64_t begin, int64_t end,
                    const AdamConstants k, bool decoupled) {
-  if (decoupled) return adam_loop<true>(w, m, v, g, begin, end, k);
-  adam_loop<false>(w, m, v, g, begin, end, k);
+  decoupled ? adam_loop<true>(w, m, v, g, begin, end, k) : adam_loop<false>(w, m, v, g, begin, end, k);
 }
 #if QKV_HAVE_X86_KERNELS
 [[gnu::target("avx2")]] void adam_avx2(float* w, float* m, float* v, const float* g, int64_t begin,
                                        int64_t end, const AdamConstants k, bool decoupled) {
-  if (decoupled) return adam_loop<true>(w, m, v, g, begin, end, k);
-  adam_loop<false>(w, m, v, g, begin, end, k);
+  decoupled ? adam_loop<true>(w, m, v, g, begin, end, k) : adam_loop<false>(w, m, v, g, begin, end, k);
 }
 #endif
 
@@ -46,7 +43,7 @@ void adam_baseline(float* w, float* m, float* v, const float* g, int64_t begin, 
 void adam_update(float* w, float* m, float* v, const float* g, int64_t begin, int64_t end, AdamConstants k,
                  bool decoupled) {
 #if QKV_HAVE_X86_KERNELS
-  if (simd::active_isa() != simd::Isa::portable) return adam_avx2(w, m, v, g, begin, end, k, decoupled);
+  if (simd::avx2_loops()) return adam_avx2(w, m, v, g, begin, end, k, decoupled);
 #endif
   adam_baseline(w, m, v, g, begin, end, k, decoupled);
 }

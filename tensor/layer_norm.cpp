@@ -28,7 +28,8 @@ int64_t layer_norm_width(const char* op, const Tensor& x, const Tensor& gamma, c
 Shape without_last_dim(const Shape& s) { return Shape(s.begin(), s.end() - 1); }
 
 // The three loops of layer norm, each over a range of rows (or, for the parameter gradients, of columns),
-// as one job a thread runs. Null pointers are what is absent (no gamma, no beta).
+// as one job a thread runs: x, dy, out [rows, D]; mean, rstd [rows]; gamma, beta, dgamma, dbeta [D]. Null
+// pointers are what is absent (no gamma, no beta).
 struct Job {
   enum Kind { forward, backward, param_grads } kind;
   int64_t begin = 0, end = 0, rows = 0, D = 0;
@@ -116,18 +117,17 @@ struct Job {
   }
 }
 
-// The loops compiled twice: for the baseline (SSE2 on x86-64) and for AVX2 without FMA, which the AVX2 and
-// AVX-512 paths run (simd/isa.h). Each element is the same subtractions, multiplications and additions in
-// the same order (no fused multiply-add: the target leaves FMA out, so none can be contracted), so the loops
-// give the same bits on every path (the row sums inside are vmath's: see vector_math.h for their paths). Measured ([768, 128], 1 thread, hot): forward 73 -> 53 us, backward 127 ->
-// 86 us; compiled for AVX-512 no faster than AVX2 (58 and 85 us).
+// The loops compiled twice (simd::avx2_loops): no fused multiply-add on either, so every element is the
+// same subtractions, multiplications and additions in the same order and the loops give the same bits on
+// every path (the row sums inside are vmath's: see vector_math.h for theirs). Measured ([768, 128],
+// 1 thread, hot): forward 73 -> 53 us, backward 127 -> 86 us; compiled for AVX-512: 58 and 85 us.
 void run_baseline(const Job& job) { run_loops(job); }
 #if QKV_HAVE_X86_KERNELS
 [[gnu::target("avx2")]] void run_avx2(const Job& job) { run_loops(job); }
 #endif
 void run(const Job& job) {
 #if QKV_HAVE_X86_KERNELS
-  if (simd::active_isa() != simd::Isa::portable) return run_avx2(job);
+  if (simd::avx2_loops()) return run_avx2(job);
 #endif
   run_baseline(job);
 }

@@ -72,6 +72,14 @@ Isa active_isa() {
   return static_cast<Isa>(isa);
 }
 
+bool avx2_loops() {
+#if QKV_HAVE_X86_KERNELS
+  return active_isa() != Isa::portable;
+#else
+  return false;
+#endif
+}
+
 void set_isa(Isa isa) {
   if (!cpu_supports(isa)) fail("set_isa", std::string("this CPU (or build) cannot run ") + isa_name(isa));
   active.store(static_cast<int>(isa), std::memory_order_relaxed);

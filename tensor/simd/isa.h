@@ -21,5 +21,10 @@ bool cpu_supports(Isa isa);         // this CPU, and this build (the x86 kernels
 std::vector<Isa> supported_isas();  // every path this machine can run, portable first
 Isa active_isa();                   // what the kernels use: QKV_ISA if set, else the best supported
 void set_isa(Isa isa);              // for tests and benchmarks; throws naming the path if unsupported
+// Plain loops with no intrinsics (layer norm's, Adam's) are compiled twice: for the baseline and with
+// gnu::target("avx2"), which leaves FMA out so that no multiply and add can be contracted into one
+// rounding: the same bits, 8 lanes at a time. True where the AVX2 copy runs: the AVX2 and AVX-512 paths (a
+// copy for AVX-512 was no faster for either, and its target brings FMA with it).
+bool avx2_loops();
 
 }  // namespace qkv::simd
