@@ -1,11 +1,15 @@
 // Tests for the GEMM (tensor/gemm/gemm.h), checked against the naive triple loop on awkward sizes, every
 // transpose combination, strides, accumulate, a bias row, both micro-kernels, thread counts, and every error
 // message. The tensor-level matmul is in test_matmul.cpp. Speed is measured in bench_matmul, not here.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "helpers.h"
 #include "tensor/creation.h"
@@ -232,6 +236,12 @@ TEST_CASE("gemm: the AVX2 and AVX-512 kernels give bitwise identical products on
   for (auto mnk : {std::array<int64_t, 3>{64, 64, 64}, {100, 70, 513}, {300, 20, 513}, {150, 300, 200},
                    {7, 513, 600}, {129, 129, 129}})
     shapes.push_back(mnk);
+  // C narrower than one 32-column tile (AVX-512 masks its loads and stores, AVX2 goes through a scratch
+  // tile): direct and blocked
+  for (int64_t N : {1, 12, 16, 17, 31}) {
+    shapes.push_back({5 + N, N, 3 + N % 5});
+    shapes.push_back({40, N, 300});
+  }
   int64_t compared = 0;
   for (auto [M, N, K] : shapes)
     for (int variant = 0; variant < 8; ++variant) {
@@ -257,6 +267,67 @@ TEST_CASE("gemm: the AVX2 and AVX-512 kernels give bitwise identical products on
       ++compared;
     }
   CHECK(compared == 8 * static_cast<int64_t>(shapes.size()));
+}
+
+namespace {
+
+// n floats that end where a page the process may not touch begins: reading or writing one float past the
+// last faults (SIGSEGV), so a test passes only if nothing goes past it.
+class GuardedFloats {
+ public:
+  explicit GuardedFloats(const std::vector<float>& values) {
+    const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    const size_t used = (values.size() * sizeof(float) + page - 1) / page * page;
+    bytes_ = used + page;
+    base_ = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(base_ != MAP_FAILED);
+    REQUIRE(mprotect(static_cast<char*>(base_) + used, page, PROT_NONE) == 0);
+    data_ = reinterpret_cast<float*>(static_cast<char*>(base_) + used) - values.size();
+    std::copy(values.begin(), values.end(), data_);
+  }
+  GuardedFloats(const GuardedFloats&) = delete;
+  GuardedFloats& operator=(const GuardedFloats&) = delete;
+  ~GuardedFloats() { munmap(base_, bytes_); }
+  float* data() const { return data_; }
+
+ private:
+  void* base_ = nullptr;
+  size_t bytes_ = 0;
+  float* data_ = nullptr;
+};
+
+}  // namespace
+
+TEST_CASE("gemm: a narrow right edge reads B, C and the bias only in its columns (guard pages after them)") {
+  // The AVX-512 kernel reads B in place up to C's last column and stores C through masks (micro_kernel.h,
+  // Kernel::narrow): each of B, C and the bias row ends at a guard page, so one float too far faults. Direct
+  // (K = 7, 64) and blocked (K = 300) paths, 1..3 row tiles, accumulate, a bias row, every kernel.
+  RestoreDefaults restore;
+  for (simd::Isa isa : simd::supported_isas()) {
+    simd::set_isa(isa);
+    for (int64_t N : {1, 5, 12, 16, 17, 31, 33, 47})
+      for (int64_t M : {3, 14, 29})
+        for (int64_t K : {7, 64, 300})
+          for (int variant = 0; variant < 3; ++variant) {  // plain, accumulate, bias
+            INFO("isa " << simd::isa_name(isa) << " M=" << M << " N=" << N << " K=" << K << " variant "
+                        << variant);
+            const std::vector<float> a = random_values(M * K, 41), b_values = random_values(K * N, 42);
+            const std::vector<float> c0 = random_values(M * N, 43), bias_values = random_values(N, 44);
+            const GuardedFloats b(b_values), c(c0), bias(bias_values);
+            GemmArgs g{M, N, K, a.data(), K, false, b.data(), N, false, c.data(), N, variant == 1};
+            if (variant == 2) g.bias = bias.data();
+            gemm(g);
+            std::vector<float> naive = c0;
+            GemmArgs gn = g;
+            gn.B = b_values.data();
+            gn.C = naive.data();
+            if (variant == 2) gn.bias = bias_values.data();
+            gemm_naive(gn);
+            const double tol = 1e-4 * (1 + std::sqrt(static_cast<double>(K)));
+            for (int64_t i = 0; i < M * N; ++i)
+              REQUIRE(std::abs(c.data()[i] - naive[i]) <= tol * (1 + std::abs(naive[i])));
+          }
+  }
 }
 
 TEST_CASE("gemm: an A whose rows are 2 KiB apart is packed, with the bits of the same A read in place") {

@@ -69,7 +69,10 @@ constexpr int64_t kDirectMaxWork = 128 * 128 * 128;
 inline void micro_tiles(const Kernel& kern, const MicroTile& t, int64_t cols) {
   if (t.tiles == 0) return;
   if (cols == kern.nr) return kern.run(t);
-  edge_tiles(kern, t, cols);
+  if (!kern.narrow) return edge_tiles(kern, t, cols);
+  MicroTile narrow = t;
+  narrow.cols = cols;
+  kern.narrow(narrow);
 }
 
 // Whether blocked_gemm reads A where it is instead of packing it. Packing an A block costs about one pass
@@ -89,8 +92,9 @@ inline void micro_tiles(const Kernel& kern, const MicroTile& t, int64_t cols) {
 // lda 128..512 floats apart from these, no gain).
 constexpr int64_t kTransposedAInPlaceMaxN = 64;
 constexpr int64_t kL1SetPeriodFloats = 512;  // 2 KiB: half the 4 KiB set period, so at most 2 sets
-bool read_a_in_place(const GemmArgs& g) {
-  if (g.trans_a) return g.N <= kTransposedAInPlaceMaxN;
+// `cols` is the width of the block of C being computed (a thread's share of the columns, or all of them).
+bool read_a_in_place(const GemmArgs& g, int64_t cols) {
+  if (g.trans_a) return cols <= kTransposedAInPlaceMaxN;
   return g.lda % kL1SetPeriodFloats != 0;
 }
 
@@ -115,7 +119,7 @@ void blocked_gemm(const GemmArgs& g, const Kernel& kern, int64_t m_begin, int64_
   const int64_t nc_max = std::min(NC, (n_end - n_begin + NR - 1) / NR * NR);
   const int64_t mc_max = std::min(MC, (m_end - m_begin + MR - 1) / MR * MR);
   float* packed_b = packed_b_buffer().get(kKC * nc_max);
-  const bool a_in_place = read_a_in_place(g);
+  const bool a_in_place = read_a_in_place(g, n_end - n_begin);
   float* packed_a = a_in_place ? nullptr : packed_a_buffer().get(kKC * mc_max);
 
   for (int64_t jc = n_begin; jc < n_end; jc += NC) {  // 5th loop around micro-kernel: NC columns of C
@@ -162,20 +166,21 @@ void blocked_gemm(const GemmArgs& g, const Kernel& kern, int64_t m_begin, int64_
 }
 
 // Small products (everything fits in L2): no cache blocking and no packing, the micro-kernel reads A and B
-// where they are. Only B slivers that cannot be read in place (B transposed, or the narrow right edge) are
-// packed, once, up front. Same contract as blocked_gemm.
+// where they are. Only B slivers that cannot be read in place are packed, once, up front: B transposed, and
+// the narrow right edge of a kernel that cannot mask it (Kernel::narrow). Same contract as blocked_gemm.
 void direct_gemm(const GemmArgs& g, const Kernel& kern, int64_t m_begin, int64_t m_end, int64_t n_begin,
                  int64_t n_end) {
   const int64_t NR = kern.nr;
-  const int64_t n = n_end - n_begin, full_cols = g.trans_b ? 0 : n / NR * NR;
+  const int64_t n = n_end - n_begin, full_cols = n / NR * NR;
+  const int64_t in_place = g.trans_b ? 0 : kern.narrow ? n : full_cols;  // columns of B read where they are
   float* packed_b = nullptr;
-  if (full_cols < n) {
-    packed_b = packed_b_buffer().get(g.K * ((n - full_cols + NR - 1) / NR * NR));
-    pack_b(g, 0, g.K, n_begin + full_cols, n - full_cols, NR, packed_b);
+  if (in_place < n) {
+    packed_b = packed_b_buffer().get(g.K * ((n - in_place + NR - 1) / NR * NR));
+    pack_b(g, 0, g.K, n_begin + in_place, n - in_place, NR, packed_b);
   }
 
   // The 2nd and 1st loops around the micro-kernel, inside it: each tile of A rows (read in place, stays in
-  // L1) across the NR-wide slivers of B, first those read in place, then the packed ones.
+  // L1) across the NR-wide slivers of B, then the narrow right edge.
   // op(B)(k, j) in place is B[k * ldb + j], else packed_b sliver row k.
   const ASource a = a_source(g, kern.mr, /*in_place=*/true, nullptr, m_begin, 0, g.K);
   MicroTile t{.rows = m_end - m_begin,
@@ -183,32 +188,29 @@ void direct_gemm(const GemmArgs& g, const Kernel& kern, int64_t m_begin, int64_t
               .a = a.a,
               .a_row_stride = a.row_stride,
               .a_col_stride = a.col_stride,
-              .b = g.B + n_begin,
-              .b_row_stride = g.ldb,
+              .b = g.trans_b ? packed_b : g.B + n_begin,
+              .b_row_stride = g.trans_b ? NR : g.ldb,
               .c = g.C + m_begin * g.ldc + n_begin,
               .ldc = g.ldc,
               .accumulate = g.accumulate || g.bias,
               .tiles = full_cols / NR,
-              .b_step = NR,
+              .b_step = g.trans_b ? NR * g.K : NR,
               .c_step = NR,
               .add = g.bias ? g.bias + n_begin : nullptr,  // a bias row: the same for every row of C
               .add_ld = 0,
               .add_step = NR};
-  // Moves t's columns of C (and of the bias) `cols` to the right.
-  auto advance = [&t](int64_t cols) {
-    t.c += cols;
-    if (t.add) t.add += cols;
-  };
   micro_tiles(kern, t, NR);
-  advance(full_cols);
-  t.b = packed_b;
-  t.b_row_stride = NR;
-  t.b_step = NR * g.K;
-  t.tiles = (n - full_cols) / NR;  // full-width packed slivers (when trans_b)
-  micro_tiles(kern, t, NR);
-  advance(t.tiles * NR);
-  t.b += t.tiles * t.b_step;
-  t.tiles = n % NR > 0 ? 1 : 0;  // the narrow right edge
+  if (n % NR == 0) return;
+  // The narrow right edge, after the full tiles: in place, or the last packed sliver.
+  if (in_place == n) {
+    t.b = g.B + n_begin + full_cols;
+  } else {
+    t.b = packed_b + (full_cols - in_place) * g.K;
+    t.b_row_stride = NR;
+  }
+  t.c += full_cols;
+  if (t.add) t.add += full_cols;
+  t.tiles = 1;
   micro_tiles(kern, t, n % NR);
 }
 
@@ -275,10 +277,24 @@ void gemm(const GemmArgs& g) {
   if (work < kParallelMinWork || get_num_threads() == 1) return path(g, kern, 0, g.M, 0, g.N);
 
   // Threads split C into blocks of whole rows (or columns, when C is wide), in units of MR (or NR), and
-  // each runs the chosen path on its block with its own packing buffers. Never along K.
-  const bool split_rows = g.M >= g.N;
+  // each runs the chosen path on its block with its own packing buffers. Never along K. When K spans several
+  // KC slices (a weight gradient, K = the tokens of a batch) and the longer side's units share out unevenly
+  // (the busiest thread gets over 10% more than an even share), the other side is split if it shares better:
+  // a 64 x 64 weight gradient has 5 row units (3:2 for 2 threads) and 2 column units (1:1), and each thread
+  // then packs only its half of B and reads a transposed A in place (see read_a_in_place). 2 threads,
+  // K = 512: 22.7 -> 18.7 us. Splitting columns on a tie was slower where C is tall (384 x 128, K = 2048:
+  // 868 -> 1046 us), as was splitting [512,64] x [64,64] by columns (17 -> 32 us).
+  const int64_t row_units = (g.M + kern.mr - 1) / kern.mr, col_units = (g.N + kern.nr - 1) / kern.nr;
+  const int64_t threads = get_num_threads();
+  auto evenness = [threads](int64_t units) {  // units / (the units the busiest thread gets x threads)
+    return static_cast<double>(units) / static_cast<double>(threads * ((units + threads - 1) / threads));
+  };
+  const double rows_even = evenness(row_units), cols_even = evenness(col_units);
+  bool split_rows = g.M >= g.N;
+  if (g.K > kKC && (split_rows ? rows_even : cols_even) < 1 / 1.1 && rows_even != cols_even)
+    split_rows = rows_even > cols_even;
   const int64_t unit = split_rows ? kern.mr : kern.nr;
-  const int64_t units = ((split_rows ? g.M : g.N) + unit - 1) / unit;
+  const int64_t units = split_rows ? row_units : col_units;
   parallel_for(units, 1, [&](int64_t u_begin, int64_t u_end) {
     const int64_t begin = u_begin * unit, end = std::min(u_end * unit, split_rows ? g.M : g.N);
     if (split_rows)

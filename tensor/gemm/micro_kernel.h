@@ -52,6 +52,9 @@ struct MicroTile {
   // (a bias row: add_ld = 0, the same NR values for every row of the tile).
   const float* add = nullptr;
   int64_t add_ld = 0, add_step = 0;
+  // Kernel::narrow only: the tiles' real width, 1..NR-1. Only these columns of B are read and of C (and
+  // of what accumulate adds) written, so a B read in place may end at the tile's last real column.
+  int64_t cols = 0;
   const float* add_base() const { return add ? add : c; }
   int64_t add_row_stride() const { return add ? add_ld : ldc; }
   int64_t add_tile_step() const { return add ? add_step : c_step; }
@@ -66,6 +69,10 @@ using MicroKernel = void (*)(const MicroTile& t);
 struct Kernel {
   MicroKernel run;
   int64_t mr, nr;
+  // The same for tiles narrower than NR (MicroTile::cols), with masked loads and stores; null where the
+  // instruction set has no masks (AVX2, portable): the driver then computes such a tile whole, from a
+  // zero-padded B sliver, into a scratch tile and copies out its real columns.
+  MicroKernel narrow = nullptr;
 };
 
 // The kernel of an instruction set: call only with one simd::cpu_supports().
