@@ -370,33 +370,34 @@ TEST_CASE("gemm: packed slivers hold op(A) and op(B) element by element, zero pa
     simd::set_isa(isa);
     const gemm_detail::Kernel kern = gemm_detail::kernel_for(isa);
     for (bool trans : {false, true})
-      for (int64_t kc : {1, 5, 16, 17, 31, 32, 33, 100}) {
-        const int64_t rows = 3 * kern.nr + 5, lead = 3 * kern.nr + 7;  // a short last sliver on both sides
-        const std::vector<float> x = random_values((rows + 3 + kc) * lead, 7);
-        // A (mc x kc block at ic = 2, pc = 3) and B (kc x nc panel at pc = 3, jc = 2) over the same array,
-        // each stored as `trans` says, rows `lead` apart.
-        const GemmArgs g{rows, rows, 3 + kc, x.data(), lead, trans, x.data(), lead, trans, nullptr, rows};
-        const int64_t mc = 2 * kern.mr + 3, nc = 2 * kern.nr + 3;
-        std::vector<float> pa(((mc + kern.mr - 1) / kern.mr) * kern.mr * kc, -1.0f);
-        std::vector<float> pb(((nc + kern.nr - 1) / kern.nr) * kern.nr * kc, -1.0f);
-        gemm_detail::pack_a(g, 2, mc, 3, kc, kern.mr, pa.data());
-        gemm_detail::pack_b(g, 3, kc, 2, nc, kern.nr, pb.data());
-        INFO("isa " << simd::isa_name(isa) << " trans " << trans << " kc " << kc);
-        // Sliver s, row k, column c of a packed operand holds element (line, k) of the block, or 0 past its
-        // `lines` (rows of A, columns of B).
-        auto wrong = [kc](const std::vector<float>& packed, int64_t width, int64_t lines, auto element) {
-          int64_t count = 0;
-          for (int64_t s = 0; s * width < lines; ++s)
-            for (int64_t k = 0; k < kc; ++k)
-              for (int64_t c = 0; c < width; ++c) {
-                const int64_t line = s * width + c;
-                count += packed[(s * kc + k) * width + c] != (line < lines ? element(line, k) : 0.0f);
-              }
-          return count;
-        };
-        REQUIRE(wrong(pa, kern.mr, mc, [&](int64_t i, int64_t k) { return op_a(g, 2 + i, 3 + k); }) == 0);
-        REQUIRE(wrong(pb, kern.nr, nc, [&](int64_t j, int64_t k) { return op_b(g, 3 + k, 2 + j); }) == 0);
-      }
+      for (int64_t kc : {1, 5, 16, 17, 31, 32, 33, 100})
+        for (int64_t edge : {int64_t{3}, kern.nr - 5}) {  // AVX-512's edge of B: one group of 16, or two
+          const int64_t rows = 3 * kern.nr + 5, lead = 3 * kern.nr + 7;  // a short last sliver on both sides
+          const std::vector<float> x = random_values((rows + 3 + kc) * lead, 7);
+          // A (mc x kc block at ic = 2, pc = 3) and B (kc x nc panel at pc = 3, jc = 2) over the same array,
+          // each stored as `trans` says, rows `lead` apart.
+          const GemmArgs g{rows, rows, 3 + kc, x.data(), lead, trans, x.data(), lead, trans, nullptr, rows};
+          const int64_t mc = 2 * kern.mr + 3, nc = 2 * kern.nr + edge;
+          std::vector<float> pa(((mc + kern.mr - 1) / kern.mr) * kern.mr * kc, -1.0f);
+          std::vector<float> pb(((nc + kern.nr - 1) / kern.nr) * kern.nr * kc, -1.0f);
+          gemm_detail::pack_a(g, 2, mc, 3, kc, kern.mr, pa.data());
+          gemm_detail::pack_b(g, 3, kc, 2, nc, kern.nr, pb.data());
+          INFO("isa " << simd::isa_name(isa) << " trans " << trans << " kc " << kc << " edge " << edge);
+          // Sliver s, row k, column c of a packed operand holds element (line, k) of the block, or 0 past its
+          // `lines` (rows of A, columns of B).
+          auto wrong = [kc](const std::vector<float>& packed, int64_t width, int64_t lines, auto element) {
+            int64_t count = 0;
+            for (int64_t s = 0; s * width < lines; ++s)
+              for (int64_t k = 0; k < kc; ++k)
+                for (int64_t c = 0; c < width; ++c) {
+                  const int64_t line = s * width + c;
+                  count += packed[(s * kc + k) * width + c] != (line < lines ? element(line, k) : 0.0f);
+                }
+            return count;
+          };
+          REQUIRE(wrong(pa, kern.mr, mc, [&](int64_t i, int64_t k) { return op_a(g, 2 + i, 3 + k); }) == 0);
+          REQUIRE(wrong(pb, kern.nr, nc, [&](int64_t j, int64_t k) { return op_b(g, 3 + k, 2 + j); }) == 0);
+        }
   }
 }
 

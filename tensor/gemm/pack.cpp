@@ -34,7 +34,7 @@ void with_fixed_width(int64_t width, F fn) {
 void interleave(int64_t width, const float* first, int64_t stride, int64_t kc, float* out) {
 #if QKV_HAVE_X86_KERNELS
   if ((width == 14 || width == 32) && simd::active_isa() == simd::Isa::avx512)
-    return interleave_avx512(width, first, stride, kc, out);
+    return interleave_avx512(width, first, stride, kc, out, width);
 #endif
   with_fixed_width(width, [&](auto w) {
     for (int64_t k = 0; k < kc; ++k)
@@ -104,11 +104,25 @@ void pack_b(const GemmArgs& g, int64_t pc, int64_t kc, int64_t jc, int64_t nc, i
     for (int64_t jr = 0; jr < full_cols; jr += nr)
       interleave(nr, g.B + (jc + jr) * g.ldb + pc, g.ldb, kc, out + jr * kc);
   }
-  if (full_cols < nc) {  // the right edge: zeros, then the columns there are, one at a time
-    float* edge = out + full_cols * kc;
-    std::fill_n(edge, kc * nr, 0.0f);
-    for (int64_t j = 0; j < nc - full_cols; ++j)
-      copy_line(g.B, g.ldb, g.trans_b, jc + full_cols + j, pc, kc, nr, edge + j);
+  if (full_cols == nc) return;
+  // The right edge: the columns there are, then zeros. (Attention's short heads are all edge: 12 keys of 16
+  // dimensions, Q Kᵀ packs Kᵀ into one 12-column sliver.)
+  float* edge = out + full_cols * kc;
+  const int64_t cols = nc - full_cols;
+  if (!g.trans_b) {  // row k of the sliver: `cols` contiguous floats of B's row, then the padding
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* row = g.B + (pc + k) * g.ldb + jc + full_cols;
+      std::copy_n(row, cols, edge + k * nr);
+      std::fill(edge + k * nr + cols, edge + (k + 1) * nr, 0.0f);
+    }
+    return;
   }
+#if QKV_HAVE_X86_KERNELS
+  if (simd::active_isa() == simd::Isa::avx512)  // `cols` rows of B, each read along k, transposed
+    return interleave_avx512(cols, g.B + (jc + full_cols) * g.ldb + pc, g.ldb, kc, edge, nr);
+#endif
+  std::fill_n(edge, kc * nr, 0.0f);
+  for (int64_t j = 0; j < cols; ++j)
+    copy_line(g.B, g.ldb, /*along_k=*/true, jc + full_cols + j, pc, kc, nr, edge + j);
 }
 }  // namespace qkv::gemm_detail

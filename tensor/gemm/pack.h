@@ -49,9 +49,11 @@ void pack_a(const GemmArgs& g, int64_t ic, int64_t mc, int64_t pc, int64_t kc, i
 void pack_b(const GemmArgs& g, int64_t pc, int64_t kc, int64_t jc, int64_t nc, int64_t nr, float* out);
 
 #if QKV_HAVE_X86_KERNELS
-// pack_avx512.cpp: out[k * width + w] = first[w * stride + k] for k < kc, w < width, with 16 x 16
-// transposes in registers. Call only when simd::cpu_supports(Isa::avx512).
-void interleave_avx512(int64_t width, const float* first, int64_t stride, int64_t kc, float* out);
+// pack_avx512.cpp: out[k * width + w] = first[w * stride + k] for k < kc and w < lines, and 0 for
+// lines <= w < width (an edge sliver's padding), with 16 x 16 transposes in registers. Call only when
+// simd::cpu_supports(Isa::avx512).
+void interleave_avx512(int64_t lines, const float* first, int64_t stride, int64_t kc, float* out,
+                       int64_t width);
 #endif
 
 }  // namespace qkv::gemm_detail

@@ -52,9 +52,11 @@ void transpose16(__m512 r[16]) {
 }
 
 // Lines first + w * stride for w < lines (at most 16) -> columns w0.. of a sliver `width` wide:
-// out[k * width + w0 + w] = line w at k, for k < kc. Lines past `lines` are zeros, and are not written.
-void interleave16(const float* first, int64_t stride, int64_t lines, int64_t kc, float* out, int64_t width) {
-  const __mmask16 columns = static_cast<__mmask16>((1u << lines) - 1);
+// out[k * width + w0 + w] = line w at k, for k < kc and w < columns (at most 16): lines past `lines` are
+// zeros, the padding of an edge sliver.
+void interleave16(const float* first, int64_t stride, int64_t lines, int64_t kc, float* out, int64_t width,
+                  int64_t columns) {
+  const __mmask16 stored = static_cast<__mmask16>((1u << columns) - 1);
   for (int64_t k0 = 0; k0 < kc; k0 += 16) {
     const int64_t count = kc - k0 < 16 ? kc - k0 : 16;
     const __mmask16 ks = static_cast<__mmask16>((1u << count) - 1);
@@ -62,15 +64,18 @@ void interleave16(const float* first, int64_t stride, int64_t lines, int64_t kc,
     for (int64_t w = 0; w < 16; ++w)
       r[w] = w < lines ? _mm512_maskz_loadu_ps(ks, first + w * stride + k0) : _mm512_setzero_ps();
     transpose16(r);
-    for (int64_t k = 0; k < count; ++k) _mm512_mask_storeu_ps(out + (k0 + k) * width, columns, r[k]);
+    for (int64_t k = 0; k < count; ++k) _mm512_mask_storeu_ps(out + (k0 + k) * width, stored, r[k]);
   }
 }
 
 }  // namespace
 
-void interleave_avx512(int64_t width, const float* first, int64_t stride, int64_t kc, float* out) {
-  for (int64_t w0 = 0; w0 < width; w0 += 16)
-    interleave16(first + w0 * stride, stride, width - w0 < 16 ? width - w0 : 16, kc, out + w0, width);
+void interleave_avx512(int64_t lines, const float* first, int64_t stride, int64_t kc, float* out,
+                       int64_t width) {
+  for (int64_t w0 = 0; w0 < width; w0 += 16) {
+    const int64_t here = lines - w0 < 0 ? 0 : lines - w0 < 16 ? lines - w0 : 16;
+    interleave16(first + w0 * stride, stride, here, kc, out + w0, width, width - w0 < 16 ? width - w0 : 16);
+  }
 }
 
 }  // namespace qkv::gemm_detail
