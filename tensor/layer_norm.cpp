@@ -6,8 +6,7 @@
 
 #include "tensor/checks.h"
 #include "tensor/loops/grain.h"
-#include "tensor/parallel.h"
-#include "tensor/simd/isa.h"
+#include "tensor/loops/row_jobs.h"
 #include "tensor/simd/vector_math.h"
 
 namespace qkv::kernels {
@@ -31,7 +30,7 @@ Shape without_last_dim(const Shape& s) { return Shape(s.begin(), s.end() - 1); }
 // as one job a thread runs: x, dy, out [rows, D]; mean, rstd [rows]; gamma, beta, dgamma, dbeta [D]. Null
 // pointers are what is absent (no gamma, no beta).
 struct Job {
-  enum Kind { forward, backward, param_grads } kind;
+  enum Kind { forward, backward, columns } kind;
   int64_t begin = 0, end = 0, rows = 0, D = 0;
   const float *x = nullptr, *gamma = nullptr, *beta = nullptr, *dy = nullptr;
   float eps = 0;
@@ -88,7 +87,7 @@ struct Job {
 }
 
 // dgamma = sum over rows of dy * xhat, dbeta = sum over rows of dy, for columns [begin, end).
-[[gnu::always_inline]] inline void param_grad_columns(const Job& job) {
+[[gnu::always_inline]] inline void column_sums(const Job& job) {
   // Rows outside, columns inside, so memory is read in order; each column still adds its rows in order.
   const int64_t D = job.D, width = job.end - job.begin;
   std::vector<double> acc_gamma(width, 0.0), acc_beta(width, 0.0);
@@ -106,41 +105,11 @@ struct Job {
   }
 }
 
-[[gnu::always_inline]] inline void run_loops(const Job& job) {
-  switch (job.kind) {
-    case Job::forward:
-      return forward_rows(job);
-    case Job::backward:
-      return backward_rows(job);
-    case Job::param_grads:
-      return param_grad_columns(job);
-  }
-}
-
-// The loops compiled twice (simd::avx2_loops): no fused multiply-add on either, so every element is the
-// same subtractions, multiplications and additions in the same order and the loops give the same bits on
-// every path (the row sums inside are vmath's: see vector_math.h for theirs). Measured ([768, 128],
-// 1 thread, hot): forward 73 -> 53 us, backward 127 -> 86 us; compiled for AVX-512: 58 and 85 us.
-void run_baseline(const Job& job) { run_loops(job); }
-#if QKV_HAVE_X86_KERNELS
-[[gnu::target("avx2")]] void run_avx2(const Job& job) { run_loops(job); }
-#endif
-void run(const Job& job) {
-#if QKV_HAVE_X86_KERNELS
-  if (simd::avx2_loops()) return run_avx2(job);
-#endif
-  run_baseline(job);
-}
-
-// Runs `job` over [0, count) split across threads: each thread its own copy with its own range.
-void run_split(const Job& job, int64_t count, int64_t grain) {
-  parallel_for(count, grain, [&job](int64_t begin, int64_t end) {
-    Job part = job;
-    part.begin = begin;
-    part.end = end;
-    run(part);
-  });
-}
+// The loops run through tensor/loops/row_jobs.h: compiled twice, for the baseline and for AVX2, with no
+// fused multiply-add on either, so every element is the same subtractions, multiplications and additions in
+// the same order and the loops give the same bits on every path (the row sums inside are vmath's: see
+// vector_math.h for theirs). Measured ([768, 128], 1 thread, hot): forward 73 -> 53 us, backward 127 ->
+// 86 us; compiled for AVX-512: 58 and 85 us.
 
 }  // namespace
 
@@ -195,7 +164,7 @@ LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tens
   run_split(job, rows, grain_for_rows(D));
   if (!affine) return grads;
   // The parameter gradients: threads split the D columns.
-  job.kind = Job::param_grads;
+  job.kind = Job::columns;
   run_split(job, D, grain_for_rows(rows));
   return grads;
 }

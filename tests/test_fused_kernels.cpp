@@ -2,6 +2,7 @@
 // backward kernels against central differences (in double for layer norm), and the named errors.
 #include <cmath>
 #include <functional>
+#include <initializer_list>
 #include <limits>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "tensor/layer_norm.h"
 #include "tensor/parallel.h"
 #include "tensor/reduce.h"
+#include "tensor/rms_norm.h"
 #include "tensor/shape_ops.h"
 #include "tensor/softmax.h"
 
@@ -80,39 +82,61 @@ TEST_CASE("layer_norm kernel: layer_norm equals its composition from primitive k
   check_layer_norm_composition(x, randn({8}, gen), randn({8}, gen), 1e-5f);
 }
 
+// Runs a kernel on every path the CPU has, at 1 and 2 threads: `outputs` returns every value it computed,
+// `check_path` checks its values once per path. 2 threads must give 1 thread's bits on each path, and the
+// SIMD paths (AVX2, AVX-512) one another's; the portable path may differ.
+void check_bits_on_every_path(const std::function<std::vector<float>()>& outputs,
+                              const std::function<void()>& check_path) {
+  testing::RestoreThreads restore_threads;
+  testing::RestoreIsa restore_isa;
+  std::vector<float> simd_bits;  // of the first SIMD path
+  for (simd::Isa isa : simd::supported_isas()) {
+    simd::set_isa(isa);
+    INFO("path " << simd::isa_name(isa));
+    check_path();
+    std::vector<float> one_thread;
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      const std::vector<float> all = outputs();
+      if (threads == 1) one_thread = all;
+      CHECK(all == one_thread);
+    }
+    if (isa == simd::Isa::portable) continue;
+    if (simd_bits.empty()) simd_bits = one_thread;
+    CHECK(one_thread == simd_bits);
+  }
+}
+
+// The values of the tensors that are defined, one after another.
+std::vector<float> values_of(std::initializer_list<const Tensor*> tensors) {
+  std::vector<float> all;
+  for (const Tensor* t : tensors)
+    if (t->defined()) all.insert(all.end(), t->data(), t->data() + t->numel());
+  return all;
+}
+
 TEST_CASE(
     "layer_norm kernel: every path matches the composition, and AVX2, AVX-512 and 1 or 2 threads give the "
     "same bits") {
   // The row loops are compiled for the baseline and for AVX2 (which the AVX-512 path runs too), without
   // fused multiply-adds. 300 rows of 96 are more than one thread's share, so 2 threads split the rows of
   // the forward and backward and the columns of dgamma and dbeta.
-  testing::RestoreThreads restore_threads;
-  testing::RestoreIsa restore_isa;
   Generator gen(5);
   const Tensor x = kernels::add_scalar(randn({300, 96}, gen), 2), dy = randn({300, 96}, gen);
   const Tensor gamma = randn({96}, gen), beta = randn({96}, gen);
   for (bool affine : {true, false}) {
+    INFO((affine ? "gamma and beta" : "no gamma or beta"));
     const Tensor g = affine ? gamma : Tensor(), b = affine ? beta : Tensor();
-    std::vector<float> simd_bits;  // of the first SIMD path
-    for (simd::Isa isa : simd::supported_isas()) {
-      simd::set_isa(isa);
-      INFO("path " << simd::isa_name(isa) << (affine ? ", gamma and beta" : ", no gamma or beta"));
-      if (affine) check_layer_norm_composition(x, g, b, 1e-5f);
-      std::vector<float> one_thread;
-      for (int threads : {1, 2}) {
-        set_num_threads(threads);
-        const auto out = kernels::layer_norm(x, g, b, 1e-5f);
-        const auto grads = kernels::layer_norm_backward(dy, x, out.mean, out.rstd, g);
-        std::vector<float> all;
-        for (const Tensor* t : {&out.y, &out.mean, &out.rstd, &grads.dx, &grads.dgamma, &grads.dbeta})
-          if (t->defined()) all.insert(all.end(), t->data(), t->data() + t->numel());
-        if (threads == 1) one_thread = all;
-        CHECK(all == one_thread);
-      }
-      if (isa == simd::Isa::portable) continue;
-      if (simd_bits.empty()) simd_bits = one_thread;
-      CHECK(one_thread == simd_bits);
-    }
+    check_bits_on_every_path(
+        [&] {
+          const auto out = kernels::layer_norm(x, g, b, 1e-5f);
+          const auto grads = kernels::layer_norm_backward(dy, x, out.mean, out.rstd, g);
+          CHECK(grads.dgamma.defined() == affine);
+          return values_of({&out.y, &out.mean, &out.rstd, &grads.dx, &grads.dgamma, &grads.dbeta});
+        },
+        [&] {
+          if (affine) check_layer_norm_composition(x, g, b, 1e-5f);
+        });
   }
 }
 
@@ -142,6 +166,47 @@ TEST_CASE("layer_norm kernel: layer_norm_backward matches central differences in
   check_values(grads.dx, {3, D}, as_float(numeric_grad(xd, loss)), 1e-4f);
   check_values(grads.dgamma, {D}, as_float(numeric_grad(gd, loss)), 1e-4f);
   check_values(grads.dbeta, {D}, as_float(numeric_grad(bd, loss)), 1e-4f);
+}
+
+// kernels::rms_norm(x, gamma, eps) and its backward against y = x / sqrt(mean(x^2) + eps) * gamma from
+// primitive kernels, the backward against the formula dx = rstd * (gy - xhat * mean(gy * xhat)),
+// gy = dy * gamma, and dgamma = sum over rows of dy * xhat, each built from primitives.
+void check_rms_norm_composition(const Tensor& x, const Tensor& gamma, const Tensor& dy, float eps) {
+  const Tensor rstd = kernels::div(
+      ones({1}), kernels::sqrt(kernels::add_scalar(kernels::mean(kernels::mul(x, x), -1, true), eps)));
+  const Tensor xhat = kernels::mul(x, rstd);
+  const auto out = kernels::rms_norm(x, gamma, eps);
+  check_close(out.y, kernels::mul(xhat, gamma), 1e-5f);
+  check_close(out.rstd, kernels::squeeze(rstd, -1), 1e-5f);
+  const Tensor gy = kernels::mul(dy, gamma);
+  const Tensor mean_gy_xhat = kernels::mean(kernels::mul(gy, xhat), -1, true);
+  const auto grads = kernels::rms_norm_backward(dy, x, out.rstd, gamma);
+  check_close(grads.dx, kernels::mul(rstd, kernels::sub(gy, kernels::mul(xhat, mean_gy_xhat))), 1e-4f);
+  check_close(grads.dgamma, kernels::sum(kernels::mul(dy, xhat), 0), 1e-3f);
+}
+
+TEST_CASE(
+    "rms_norm kernel: every path matches the composition, and AVX2, AVX-512 and 1 or 2 threads give the same "
+    "bits") {
+  // As layer norm's: the loops compiled for the baseline and for AVX2 without fused multiply-adds (the
+  // AVX-512 path runs the AVX2 copy). 300 rows of 96 split across 2 threads by rows and, for dgamma, columns.
+  Generator gen(6);
+  const Tensor x = kernels::add_scalar(randn({300, 96}, gen), 1), dy = randn({300, 96}, gen);
+  const Tensor gamma = randn({96}, gen);
+  for (bool affine : {true, false}) {
+    INFO((affine ? "gamma" : "no gamma"));
+    const Tensor g = affine ? gamma : Tensor();
+    check_bits_on_every_path(
+        [&] {
+          const auto out = kernels::rms_norm(x, g, 1e-5f);
+          const auto grads = kernels::rms_norm_backward(dy, x, out.rstd, g);
+          CHECK(grads.dgamma.defined() == affine);
+          return values_of({&out.y, &out.rstd, &grads.dx, &grads.dgamma});
+        },
+        [&] {
+          if (affine) check_rms_norm_composition(x, g, dy, 1e-5f);
+        });
+  }
 }
 
 TEST_CASE("layer_norm kernel: layer_norm names bad shapes") {

@@ -43,9 +43,10 @@ constexpr int64_t kParallelMinWork = 64 * 64 * 64;
 // Up to this many multiply-adds A and B are read in place (direct_gemm): packing costs more than it saves.
 constexpr int64_t kDirectMaxWork = 128 * 128 * 128;
 
-// The tiles of t (see MicroTile), each cols <= NR wide. A tile narrower than NR (the right edge of C) is
-// computed whole into a scratch tile, from a zero-padded B sliver, and only its real columns are written,
-// with the same additions as a full tile.
+// The tiles of t (see MicroTile), `cols` < NR wide (the right edge of C), for a kernel without a narrow
+// variant (AVX2, portable; AVX-512 masks its loads and stores instead, Kernel::narrow): each is computed
+// whole into a scratch tile, from a zero-padded B sliver, and only its real columns are written, with the
+// same additions as a full tile.
 [[gnu::noinline]] void edge_tiles(const Kernel& kern, const MicroTile& t, int64_t cols) {
   alignas(64) float scratch[kMaxMR * kMaxNR];
   gemm_detail::for_each_row_tile(t.rows, kern.mr, [&](int64_t i, int64_t rows) {
