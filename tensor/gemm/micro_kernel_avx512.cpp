@@ -4,7 +4,8 @@
 // compiled for AVX-512; gemm.cpp calls this only on CPUs that have it (simd::Isa::avx512).
 // Same bits as the AVX2 kernel: each element of C is the same chain of fused multiply-adds over k, from
 // zero, and what accumulate adds comes last; a wider register holds more columns, never a different sum.
-// Leaves out: packing, blocking and column edges (gemm.cpp).
+// Narrow right edges of C (fewer than 32 columns) it computes itself, through masks (Kernel::narrow).
+// Leaves out: packing and blocking (gemm.cpp).
 #include <immintrin.h>
 
 #include <array>
@@ -76,7 +77,7 @@ template <int Rows, bool Accumulate, int Halves, bool Masked>
     for (int i = 0; i < Rows; ++i)
 #pragma GCC unroll 2
       for (int h = 0; h < Halves; ++h)
-        _mm_prefetch(reinterpret_cast<const char*>(add + i * add_ld + 16 * h + 15), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(add + i * add_ld + 31 * h), _MM_HINT_T0);  // first, last
   }
 
   for (const float* a_end = a + kc * a_col_stride; a != a_end; a += a_col_stride, b += b_row_stride) {
