@@ -4,6 +4,7 @@
 // count (threads split the outputs, never a sum), and accurate to float rounding for any realistic n.
 #include "tensor/reduce.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -41,7 +42,8 @@ Tensor sum_along(const char* op, const Tensor& x, int64_t dim, bool keepdim, boo
   for_each_lane_run(l, [&](int64_t outer, int64_t i_begin, int64_t i_end) {
     for (int64_t i0 = i_begin; i0 < i_end; i0 += kBlock) {
       const int64_t width = std::min(kBlock, i_end - i0);
-      double acc[kBlock] = {};
+      double acc[kBlock];  // only the `width` in use are zeroed: a sum along the last dim has width 1
+      std::fill_n(acc, width, 0.0);
       for (int64_t j = 0; j < l.n; ++j)
         for (int64_t i = 0; i < width; ++i) acc[i] += in[l.at(outer, j, i0 + i)];
       for (int64_t i = 0; i < width; ++i)
@@ -103,7 +105,8 @@ MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
     for (int64_t i0 = i_begin; i0 < i_end; i0 += kBlock) {
       const int64_t width = std::min(kBlock, i_end - i0);
       float best[kBlock];
-      int64_t arg[kBlock] = {};
+      int64_t arg[kBlock];
+      std::fill_n(arg, width, int64_t{0});
       for (int64_t i = 0; i < width; ++i) best[i] = in[l.at(outer, 0, i0 + i)];
       for (int64_t j = 1; j < l.n; ++j)
         for (int64_t i = 0; i < width; ++i) {
