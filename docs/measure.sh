@@ -10,6 +10,8 @@
 # three interleaved rounds at 1 and at all threads; the tables show the best round of each row. A second
 # PyTorch (e.g. 2.x from PyPI, in a venv) joins the rounds as impl torch2 when QKV_TORCH2_PYTHON names its
 # python:  QKV_TORCH2_PYTHON=/tmp/torch2/bin/python bash docs/measure.sh
+# Needs OpenBLAS (apt-get install libopenblas-dev): bench_matmul's baseline, and the BLAS under Debian's
+# PyTorch; without it the script stops and says so rather than record ratios against the reference BLAS.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${QKV_BUILD_DIR:-build}
@@ -24,9 +26,34 @@ cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null ||
 cores=$(nproc)
 compiler=$(awk -F= '/^CMAKE_CXX_COMPILER:/ { print $2 }' "$BUILD/CMakeCache.txt")
 machine="$cores-core $cpu, $(uname -sm), $("$compiler" --version | head -1)"
+# Which BLAS a python's PyTorch runs its products on, after one product: Debian's python3-torch calls
+# libblas.so.3, which is whatever Debian's alternatives point it at (OpenBLAS with libopenblas0 installed,
+# else the reference Fortran BLAS); PyTorch from PyPI carries its own (MKL) inside libtorch_cpu.
+blas_of() {  # blas_of PYTHON: OpenBLAS, BLIS, MKL, reference (libblas3's) or bundled, by the libblas.so.3 loaded
+  "$1" -c 'import os, torch
+torch.ones(8, 8) @ torch.ones(8, 8)
+blas = [p for p in (line.split()[-1] for line in open("/proc/self/maps")) if os.path.basename(p).startswith("libblas.so.3")]
+folder = os.path.basename(os.path.dirname(blas[0])).lower() if blas else ""
+print("bundled" if not blas else "OpenBLAS" if "openblas" in folder else "BLIS" if "blis" in folder else
+      "MKL" if "mkl" in folder else "reference" if folder == "blas" else folder)' 2>/dev/null
+}
 torch_version=$(/usr/bin/python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo "")
 torch2_python=${QKV_TORCH2_PYTHON:-}
 torch2_version=$([[ -n "$torch2_python" ]] && "$torch2_python" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo "")
+# A PyTorch on the reference BLAS is no baseline: its gpt step took 3.3 s instead of 0.28 s with OpenBLAS
+# (AMD EPYC, 2026-12-03), and every ratio against it would be a false claim. Refused; the BLAS is named in
+# the CSVs otherwise.
+if [[ -n "$torch_version" ]]; then
+  torch_blas=$(blas_of /usr/bin/python3)
+  if [[ "$torch_blas" == reference ]]; then
+    echo "measure: Debian's PyTorch runs on the reference BLAS here (libblas3), ~10x slower than on OpenBLAS:" \
+      "apt-get install libopenblas-dev (it also gives bench_matmul its OpenBLAS; or point the libblas.so.3" \
+      "alternative at OpenBLAS), then run this again" >&2
+    exit 1
+  fi
+  torch_version="$torch_version on $torch_blas"
+fi
+[[ -z "$torch2_version" ]] || torch2_version="$torch2_version on $(blas_of "$torch2_python")"
 today=$(date +%Y-%m-%d)
 all=$cores
 sections=${*:-matmul train attention generate chargpt end_to_end}
@@ -53,6 +80,11 @@ measure_matmul() {
   kernels=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$BUILD/examples/bench_matmul" |
     awk -F': ' '/^qkv kernels/ { split($2, q, ";"); k = "qkv on " q[1] } /^OpenBLAS kernels/ { k = k ", OpenBLAS on " $2 }
       END { print k }')
+  if [[ "$kernels" != *OpenBLAS* ]]; then
+    echo "measure: bench_matmul was built without OpenBLAS, so its ratios would be 0:" \
+      "apt-get install libopenblas-dev, then run this again (it configures $BUILD anew)" >&2
+    exit 1
+  fi
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$BUILD/examples/bench_matmul" --csv |
     write_csv bench_matmul.csv "one run of bench_matmul --csv with OpenBLAS on its own kernel choice; $kernels"
   QKV_ISA=avx2 OPENBLAS_CORETYPE=Haswell "$BUILD/examples/bench_matmul" --csv |
