@@ -27,14 +27,31 @@ void with_fixed_width(int64_t width, F fn) {
   }
 }
 
+#if QKV_HAVE_X86_KERNELS
+// A transposing copy of `lines` lines into a sliver `width` wide (lines <= width; the columns past them are
+// zeros), as groups of G lines, each by `group` (interleave16_avx512 or interleave8_avx2, pack.h).
+using GroupCopy = void (*)(const float*, int64_t, int64_t, int64_t, float*, int64_t, int64_t);
+template <int64_t G>
+void in_groups(GroupCopy group, int64_t lines, const float* first, int64_t stride, int64_t kc, float* out,
+               int64_t width) {
+  for (int64_t w0 = 0; w0 < width; w0 += G) {
+    const int64_t here = std::clamp<int64_t>(lines - w0, 0, G);
+    group(first + w0 * stride, stride, here, kc, out + w0, width, std::min<int64_t>(width - w0, G));
+  }
+}
+#endif
+
 // Interleaves `width` lines of source, each read along k, into a kc x width sliver:
 // out[k * width + w] = first[w * stride + k]. Reads `width` streams in step; writes in order. The AVX-512
 // kernel's widths with 16 x 16 transposes in registers (pack_avx512.cpp: 5.6% -> 3.7% of a character GPT's
-// training step, 1 thread).
+// training step, 1 thread), the AVX2 kernel's with 8 x 8 ones (pack_avx2.cpp).
 void interleave(int64_t width, const float* first, int64_t stride, int64_t kc, float* out) {
 #if QKV_HAVE_X86_KERNELS
-  if ((width == 14 || width == 32) && simd::active_isa() == simd::Isa::avx512)
-    return interleave_avx512(width, first, stride, kc, out, width);
+  const simd::Isa isa = simd::active_isa();
+  if ((width == 14 || width == 32) && isa == simd::Isa::avx512)
+    return in_groups<16>(interleave16_avx512, width, first, stride, kc, out, width);
+  if ((width == 6 || width == 16) && isa == simd::Isa::avx2)
+    return in_groups<8>(interleave8_avx2, width, first, stride, kc, out, width);
 #endif
   with_fixed_width(width, [&](auto w) {
     for (int64_t k = 0; k < kc; ++k)
@@ -118,8 +135,11 @@ void pack_b(const GemmArgs& g, int64_t pc, int64_t kc, int64_t jc, int64_t nc, i
     return;
   }
 #if QKV_HAVE_X86_KERNELS
-  if (simd::active_isa() == simd::Isa::avx512)  // `cols` rows of B, each read along k, transposed
-    return interleave_avx512(cols, g.B + (jc + full_cols) * g.ldb + pc, g.ldb, kc, edge, nr);
+  const float* lines = g.B + (jc + full_cols) * g.ldb + pc;  // `cols` rows of B, each read along k
+  if (simd::active_isa() == simd::Isa::avx512)
+    return in_groups<16>(interleave16_avx512, cols, lines, g.ldb, kc, edge, nr);
+  if (simd::active_isa() == simd::Isa::avx2)
+    return in_groups<8>(interleave8_avx2, cols, lines, g.ldb, kc, edge, nr);
 #endif
   std::fill_n(edge, kc * nr, 0.0f);
   for (int64_t j = 0; j < cols; ++j)

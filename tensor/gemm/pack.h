@@ -49,11 +49,15 @@ void pack_a(const GemmArgs& g, int64_t ic, int64_t mc, int64_t pc, int64_t kc, i
 void pack_b(const GemmArgs& g, int64_t pc, int64_t kc, int64_t jc, int64_t nc, int64_t nr, float* out);
 
 #if QKV_HAVE_X86_KERNELS
-// pack_avx512.cpp: out[k * width + w] = first[w * stride + k] for k < kc and w < lines, and 0 for
-// lines <= w < width (an edge sliver's padding), with 16 x 16 transposes in registers. Call only when
-// simd::cpu_supports(Isa::avx512).
-void interleave_avx512(int64_t lines, const float* first, int64_t stride, int64_t kc, float* out,
-                       int64_t width);
+// The transposing copy of one group of at most G lines, with G x G transposes in registers (pack.cpp cuts a
+// sliver into groups): out[k * width + w] = first[w * stride + k] for k < kc and w < lines, and 0 for
+// lines <= w < columns (an edge sliver's padding); columns <= G.
+// pack_avx512.cpp, G = 16: call only when simd::cpu_supports(Isa::avx512).
+void interleave16_avx512(const float* first, int64_t stride, int64_t lines, int64_t kc, float* out,
+                         int64_t width, int64_t columns);
+// pack_avx2.cpp, G = 8: call only when simd::cpu_supports(Isa::avx2).
+void interleave8_avx2(const float* first, int64_t stride, int64_t lines, int64_t kc, float* out,
+                      int64_t width, int64_t columns);
 #endif
 
 }  // namespace qkv::gemm_detail

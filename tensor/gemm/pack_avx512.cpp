@@ -5,7 +5,7 @@
 // Why: a Transformer's GEMMs are short in k (128..768), so packing is not small beside them: in a
 // character GPT's training step (train_chargpt, 1 thread) the scalar transposing copy took 5.6% of the time
 // and the small memcpy calls of the other packings 7%.
-// Leaves out: the AVX2 kernel's widths (6 and 16), which keep the scalar loop.
+// The AVX2 kernel's widths (6 and 16) have their own, with 8 x 8 transposes (pack_avx2.cpp).
 #include <immintrin.h>
 
 // GCC 12's shuffle intrinsics start from _mm512_undefined_ps(), which -Wmaybe-uninitialized reports as a
@@ -51,11 +51,13 @@ void transpose16(__m512 r[16]) {
   }
 }
 
+}  // namespace
+
 // Lines first + w * stride for w < lines (at most 16) -> columns w0.. of a sliver `width` wide:
 // out[k * width + w0 + w] = line w at k, for k < kc and w < columns (at most 16): lines past `lines` are
 // zeros, the padding of an edge sliver.
-void interleave16(const float* first, int64_t stride, int64_t lines, int64_t kc, float* out, int64_t width,
-                  int64_t columns) {
+void interleave16_avx512(const float* first, int64_t stride, int64_t lines, int64_t kc, float* out,
+                         int64_t width, int64_t columns) {
   const __mmask16 stored = static_cast<__mmask16>((1u << columns) - 1);
   for (int64_t k0 = 0; k0 < kc; k0 += 16) {
     const int64_t count = kc - k0 < 16 ? kc - k0 : 16;
@@ -65,16 +67,6 @@ void interleave16(const float* first, int64_t stride, int64_t lines, int64_t kc,
       r[w] = w < lines ? _mm512_maskz_loadu_ps(ks, first + w * stride + k0) : _mm512_setzero_ps();
     transpose16(r);
     for (int64_t k = 0; k < count; ++k) _mm512_mask_storeu_ps(out + (k0 + k) * width, stored, r[k]);
-  }
-}
-
-}  // namespace
-
-void interleave_avx512(int64_t lines, const float* first, int64_t stride, int64_t kc, float* out,
-                       int64_t width) {
-  for (int64_t w0 = 0; w0 < width; w0 += 16) {
-    const int64_t here = lines - w0 < 0 ? 0 : lines - w0 < 16 ? lines - w0 : 16;
-    interleave16(first + w0 * stride, stride, here, kc, out + w0, width, width - w0 < 16 ? width - w0 : 16);
   }
 }
 
