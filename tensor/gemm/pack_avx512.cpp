@@ -1,11 +1,11 @@
 // Packing with AVX-512 (see pack.h): the transposing copy that the AVX-512 kernel's slivers need, 16 x 16
 // floats at a time in registers instead of one float at a time. Packing only moves floats, so it changes
-// no bits: pack.cpp calls this on AVX-512 CPUs for the AVX-512 kernel's widths (MR = 14, NR = 32), and the
-// scalar loop everywhere else.
+// no bits: pack.cpp calls this on the AVX-512 path for the AVX-512 kernel's widths (MR = 14, NR = 32) and its
+// narrow edges, a group of 16 lines at a time; the portable path keeps the scalar loop.
 // Why: a Transformer's GEMMs are short in k (128..768), so packing is not small beside them: in a
 // character GPT's training step (train_chargpt, 1 thread) the scalar transposing copy took 5.6% of the time
 // and the small memcpy calls of the other packings 7%.
-// The AVX2 kernel's widths (6 and 16) have their own, with 8 x 8 transposes (pack_avx2.cpp).
+// The AVX2 path has its own, with 8 x 8 transposes (pack_avx2.cpp).
 #include <immintrin.h>
 
 // GCC 12's shuffle intrinsics start from _mm512_undefined_ps(), which -Wmaybe-uninitialized reports as a
