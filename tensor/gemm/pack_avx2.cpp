@@ -12,6 +12,7 @@
 #include <immintrin.h>
 
 #include "tensor/gemm/pack.h"
+#include "tensor/simd/lanes_avx2.h"
 
 namespace qkv::gemm_detail {
 namespace {
@@ -40,12 +41,9 @@ void transpose8(__m256 r[8]) {
   }
 }
 
-__m256i first_lanes(int64_t count) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)),
-                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-// The first `columns` lanes of v to p: 8 as one store, 6 (the A sliver's width) as 4 + 2, else masked.
+// The first `columns` lanes of v to p: 8 as one store, 6 (the A sliver's width) as 4 + 2, else masked (no
+// group of the AVX2 kernel's widths, 6 and 16, takes that branch). lanes_avx2.h's store, through the stack,
+// made this loop 30% slower when it sat here, even untaken.
 void store_first(float* p, __m256 v, int64_t columns) {
   if (columns == 8) return _mm256_storeu_ps(p, v);
   if (columns == 6) {
@@ -53,18 +51,18 @@ void store_first(float* p, __m256 v, int64_t columns) {
     _mm_storel_pi(reinterpret_cast<__m64*>(p + 4), _mm256_extractf128_ps(v, 1));
     return;
   }
-  _mm256_maskstore_ps(p, first_lanes(columns), v);
+  _mm256_maskstore_ps(p, simd::avx2::first_lanes(columns), v);
 }
 
 }  // namespace
 
-// Lines first + w * stride for w < lines (at most 8) -> columns w0.. of a sliver `width` wide:
-// out[k * width + w] = line w at k, for k < kc and w < columns (at most 8; lines past `lines` are zeros).
+// Lines first + w * stride for w < lines (at most 8) -> the first `columns` (at most 8) of each row of a
+// sliver `width` wide: out[k * width + w] = line w at k, for k < kc; lines past `lines` are zeros.
 void interleave8_avx2(const float* first, int64_t stride, int64_t lines, int64_t kc, float* out,
                       int64_t width, int64_t columns) {
   for (int64_t k0 = 0; k0 < kc; k0 += 8) {
-    const int64_t count = kc - k0 < 8 ? kc - k0 : 8;
-    const __m256i ks = first_lanes(count);  // masked-off lanes read nothing, so never fault
+    const int64_t count = kc - k0 < 8 ? kc - k0 : 8;    // the last run along k may be short
+    const __m256i ks = simd::avx2::first_lanes(count);  // masked-off lanes read nothing, so never fault
     __m256 r[8];
     for (int64_t w = 0; w < 8; ++w)
       r[w] = w >= lines   ? _mm256_setzero_ps()

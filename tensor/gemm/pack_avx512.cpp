@@ -53,9 +53,9 @@ void transpose16(__m512 r[16]) {
 
 }  // namespace
 
-// Lines first + w * stride for w < lines (at most 16) -> columns w0.. of a sliver `width` wide:
-// out[k * width + w0 + w] = line w at k, for k < kc and w < columns (at most 16): lines past `lines` are
-// zeros, the padding of an edge sliver.
+// Lines first + w * stride for w < lines (at most 16) -> the first `columns` (at most 16) of each row of a
+// sliver `width` wide: out[k * width + w] = line w at k, for k < kc; lines past `lines` are zeros, the
+// padding of an edge sliver.
 void interleave16_avx512(const float* first, int64_t stride, int64_t lines, int64_t kc, float* out,
                          int64_t width, int64_t columns) {
   const __mmask16 stored = static_cast<__mmask16>((1u << columns) - 1);

@@ -12,6 +12,7 @@
 // The coefficients (vector_math_polynomials.h) are least-squares fits with minimax reweighting, in
 // docs/derivations/vector_math.md.
 #include "tensor/simd/vector_math_avx2.h"
+#include "tensor/simd/lanes_avx2.h"
 #include "tensor/simd/vector_math_polynomials.h"
 
 #include <immintrin.h>
@@ -22,6 +23,10 @@
 
 namespace qkv::kernels::vmath::avx2 {
 namespace {
+
+using simd::avx2::first_lanes;  // simd/lanes_avx2.h
+using simd::avx2::load;
+using simd::avx2::store;
 
 __m256 splat(float v) { return _mm256_set1_ps(v); }
 
@@ -82,23 +87,8 @@ __m256 normal_pdf8(__m256 x) {
 }
 
 // Runs body(j, count) over [0, n) in steps of 8 with count = 8, then once with count = n % 8 if any.
-// The body reads with load(p, j, count) and writes with store(p, j, v, count): in the tail only the first
-// `count` lanes touch memory (masked loads give 0 in the others; stores go through the stack).
-__m256i first_lanes(int64_t count) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)),
-                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-__m256 load(const float* p, int64_t j, int64_t count) {
-  return count == 8 ? _mm256_loadu_ps(p + j) : _mm256_maskload_ps(p + j, first_lanes(count));
-}
-void store(float* p, int64_t j, __m256 v, int64_t count) {
-  if (count == 8) return _mm256_storeu_ps(p + j, v);
-  // Not _mm256_maskstore_ps: on AMD's Zen cores a masked store is microcoded, tens of cycles, which
-  // dominated softmax over attention's 12-long rows. A store to the stack and a short copy is a few.
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, v);
-  for (int64_t i = 0; i < count; ++i) p[j + i] = lanes[i];
-}
+// The body reads with load(p, j, count) and writes with store(p, j, v, count) (simd/lanes_avx2.h): in the
+// tail only the first `count` lanes touch memory.
 template <class Body>
 void in_steps_of_8(int64_t n, Body body) {
   int64_t j = 0;
