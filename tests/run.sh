@@ -23,7 +23,9 @@ build=build
 config=(-DCMAKE_BUILD_TYPE=Release)
 if [ "${1:-}" = "--sanitize" ]; then
   build=build-sanitize
-  config=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DQKV_SANITIZE=ON)
+  # -g1: line tables, all a sanitizer's report needs (file:line in every frame); the full -g made this
+  # build ~1.7x slower to compile.
+  config=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DQKV_SANITIZE=ON "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG")
 fi
 cmake -S . -B "$build" "${config[@]}"
 cmake --build "$build" -j2

@@ -39,6 +39,16 @@ grep -q "QKV_HAVE_X86_KERNELS" "$scratch/build/CMakeFiles/qkv.dir/flags.make" &&
   { echo "run_arm64: the x86 kernels (AVX2, AVX-512) were configured for ARM"; exit 1; }
 cmake --build "$scratch/build" -j2 --target qkv_tests
 built=$(date +%s)
-ctest --test-dir "$scratch/build" --output-on-failure -j2 --timeout 1200 | tee "$scratch/ctest.log"
-QKV_TEST_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" bash tests/check_test_count.sh "$scratch/build" "$scratch/ctest.log"
+# qemu emulates every float operation in software, a few hundred times slower than the CPU runs it. Two
+# cases are whole training runs through the example programs, with nothing ARM-specific in them (the
+# kernels they use are tested case by case above them): 15 and 3.5 minutes here, against 2 s and 1 s
+# natively, where every other CI stage runs them. They are left out here by name, and the count check
+# below fails if the pattern ever matches any other case.
+left_out=("^train_chargpt: a short run on tinyshakespeare" "^examples: resume needs more steps than")
+pattern=$(IFS='|'; echo "${left_out[*]}")
+ctest --test-dir "$scratch/build" --output-on-failure -j2 --timeout 1200 -E "$pattern" | tee "$scratch/ctest.log"
+QKV_TEST_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+  bash tests/check_test_count.sh "$scratch/build" "$scratch/ctest.log" "$pattern" | tee "$scratch/count.log"
+grep -q ", ${#left_out[@]} left out$" "$scratch/count.log" ||
+  { echo "run_arm64: the pattern should leave out exactly ${#left_out[@]} cases"; exit 1; }
 echo "run_arm64: built in $((built - start)) s, tests ran in $(($(date +%s) - built)) s under qemu-aarch64"

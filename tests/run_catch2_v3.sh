@@ -4,8 +4,13 @@
 # then builds qkv's tests against it in build-catch2-v3/ and runs them with ctest. CI runs this so that
 # the v3 path of tests/catch.h and tests/CMakeLists.txt keeps working for users who have v3.
 #   bash tests/run_catch2_v3.sh [SCRATCH_DIR]     (default /tmp/qkv-catch2-v3)
+#   bash tests/run_catch2_v3.sh --prefix-only [SCRATCH_DIR]
+#                                  only fetch, build and install Catch2 v3; the last line printed is its
+#                                  prefix (tests/run_clang.sh --catch2-v3 builds qkv with clang against it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+prefix_only=0
+[ "${1:-}" = "--prefix-only" ] && { prefix_only=1; shift; }
 scratch=${1:-/tmp/qkv-catch2-v3}
 prefix=$scratch/install
 mkdir -p "$scratch/apt/lists/partial" "$scratch/apt/cache/archives/partial" "$scratch/src"
@@ -23,6 +28,7 @@ if [ ! -f "$prefix/lib/cmake/Catch2/Catch2Config.cmake" ]; then
   cmake --build "$scratch/build" -j2 > "$scratch/build.log"
   cmake --install "$scratch/build" > "$scratch/install.log"
 fi
+[ "$prefix_only" -eq 1 ] && { echo "$prefix"; exit 0; }
 
 cmake -S . -B build-catch2-v3 -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix"
 grep -q "QKV_CATCH2_V3" build-catch2-v3/tests/CMakeFiles/qkv_tests.dir/flags.make ||
