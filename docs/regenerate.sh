@@ -125,29 +125,50 @@ value matmul.percent512 "$(matmul_percent bench_matmul.csv 512)"
 value matmul.percent64 "$(matmul_percent bench_matmul.csv 64)"
 value matmul_avx2.peak "$(matmul_value bench_matmul_avx2.csv peak 0)"
 value matmul_avx2.percent512 "$(matmul_percent bench_matmul_avx2.csv 512)"
+train_csv=train_step.csv  # the record train_best reads
 train_best() {  # train_best IMPL CONFIG [THREADS]: the fastest recorded step, in ms
   awk -F, -v i="$1" -v c="$2" -v t="${3:-}" '$1 == i && $2 == c && (t == "" || $3 == t) && (best == "" || $4 < best) { best = $4 }
-    END { print best }' "$measured/train_step.csv"
+    END { print best }' "$measured/$train_csv"
 }
-{
-  caption train_step.csv
+train_table() {  # train_table FILE: the training step table; the qkv AVX2 columns where FILE has them
+  train_csv=$1
+  local avx2=0 head="| config | PyTorch 1T | PyTorch 2T | PyTorch 2 best | qkv 1T | qkv 2T |" rule="|---|---|---|---|---|---|"
+  [[ -n "$(train_best qkv_avx2 gpt)" ]] && avx2=1 head="$head qkv AVX2 1T | qkv AVX2 2T |" rule="$rule---|---|"
+  caption "$train_csv"
   echo
-  echo "| config | PyTorch 1T | PyTorch 2T | PyTorch 2 best | qkv 1T | qkv 2T | qkv AVX2 1T | qkv AVX2 2T | PyTorch best / qkv best | PyTorch 2 best / qkv best |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
+  echo "$head PyTorch best / qkv best | PyTorch 2 best / qkv best |"
+  echo "$rule---|---|"
   for row in "reverse|reverse (B=64, D=64, 2+2 blocks), qkv on ragged batches" \
     "reverse_padded|reverse, qkv padded as the PyTorch twin (\`reverse_padded\`)" \
     "gpt|gpt (B=32, T=64, D=128, 4 blocks)"; do
     config=${row%%|*} torch_config=${row%%|*}
     [[ $config == reverse_padded ]] && torch_config=reverse  # the reference always pads
     awk -v label="${row#*|}" -v t1="$(train_best torch $torch_config 1)" -v t2="$(train_best torch $torch_config 2)" \
-      -v q1="$(train_best qkv "$config" 1)" -v q2="$(train_best qkv "$config" 2)" \
+      -v q1="$(train_best qkv "$config" 1)" -v q2="$(train_best qkv "$config" 2)" -v avx2=$avx2 \
       -v a1="$(train_best qkv_avx2 "$config" 1)" -v a2="$(train_best qkv_avx2 "$config" 2)" \
       -v t="$(train_best torch $torch_config)" -v q="$(train_best qkv "$config")" \
       -v u="$(train_best torch2 $torch_config)" \
-      'BEGIN { printf "| %s | %.1f | %.1f | %s | %.1f | %.1f | %.1f | %.1f | %.1fx | %s |\n", label, t1, t2,
-        u == "" ? "-" : sprintf("%.1f", u), q1, q2, a1, a2, t / q, u == "" ? "-" : sprintf("%.1fx", u / q) }'
+      'BEGIN { printf "| %s | %.1f | %.1f | %s | %.1f | %.1f |", label, t1, t2, u == "" ? "-" : sprintf("%.1f", u), q1, q2
+        if (avx2) printf " %.1f | %.1f |", a1, a2
+        printf " %.1fx | %s |\n", t / q, u == "" ? "-" : sprintf("%.1fx", u / q) }'
   done
-} >"$WORK/tables/train.md"
+  train_csv=train_step.csv
+}
+train_table train_step.csv >"$WORK/tables/train.md"
+# The same benchmarks on a CPU without AVX-512, where docs/measure.sh records into avx2_cpu/ (docs/11).
+if [[ -f $measured/avx2_cpu/bench_matmul.csv ]]; then
+  matmul_table avx2_cpu/bench_matmul.csv >"$WORK/tables/matmul_avx2_cpu.md"
+  value matmul_avx2_cpu.peak "$(matmul_value avx2_cpu/bench_matmul.csv peak 0)"
+  value matmul_avx2_cpu.percent512 "$(matmul_percent avx2_cpu/bench_matmul.csv 512)"
+fi
+if [[ -f $measured/avx2_cpu/train_step.csv ]]; then
+  train_table avx2_cpu/train_step.csv >"$WORK/tables/train_avx2_cpu.md"
+  train_csv=avx2_cpu/train_step.csv
+  for config in reverse gpt; do
+    value "perf_avx2_cpu.$config.ratio" "$(awk -v t="$(train_best torch $config)" -v q="$(train_best qkv $config)" 'BEGIN { printf "%.1fx", t / q }')"
+  done
+  train_csv=train_step.csv
+fi
 for config in reverse reverse_padded gpt; do
   torch_config=$config
   [[ $config == reverse_padded ]] && torch_config=reverse
