@@ -6,8 +6,8 @@
 #   bash docs/measure.sh               QKV_BUILD_DIR=build-c bash docs/measure.sh
 #   bash docs/measure.sh chargpt generate      only these sections (matmul, train, attention, generate,
 #                                              chargpt, end_to_end); the others' files stay as they are
-# On a CPU without AVX-512 it records into docs/measurements/avx2_cpu/ instead (docs/11's AVX2-only tables),
-# leaving the AVX-512 record alone.
+# On a CPU without AVX-512 it records into docs/measurements/avx2_cpu/ instead (the AVX2-only tables of
+# docs/04, 11 and 12), leaving the AVX-512 record alone.
 # bench_train and the PyTorch twin (examples/torch_train_step.py, needs Debian's python3-torch) run in
 # three interleaved rounds at 1 and at all threads; the tables show the best round of each row. A second
 # PyTorch (e.g. 2.x from PyPI, in a venv) joins the rounds as impl torch2 when QKV_TORCH2_PYTHON names its
@@ -25,7 +25,7 @@ avx512=1
 grep -qw avx512f /proc/cpuinfo 2>/dev/null || avx512=0
 if [[ $avx512 == 0 ]]; then
   OUT=docs/measurements/avx2_cpu
-  echo "measure: this CPU has no AVX-512: recording into $OUT/ (the AVX2-only tables of docs/04 and 11)" >&2
+  echo "measure: this CPU has no AVX-512: recording into $OUT/ (the AVX2-only tables of docs/04, 11 and 12)" >&2
 fi
 mkdir -p "$OUT"
 
@@ -166,7 +166,7 @@ measure_generate() {
 measure_chargpt() {
   shared=$ROOT/../shared
   if [[ -f "$shared/data/tinyshakespeare.txt" && -f "$shared/reference/torch_chargpt.py" ]]; then
-    echo "measure: train_chargpt and its twin (about 15 minutes)" >&2
+    echo "measure: train_chargpt and its twin (15 to 30 minutes)" >&2
     text=$shared/data/tinyshakespeare.txt
     twin=$shared/reference/torch_chargpt.py
     chargpt_row() {  # chargpt_row IMPL THREADS SEED: one CSV row impl,threads,seed,train_seconds,val_loss

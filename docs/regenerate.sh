@@ -218,8 +218,8 @@ done
 
 # The character-level GPT against its PyTorch twins (docs/12): seconds of training per thread count, the
 # faster of seed 0's two against qkv's, and the validation loss of each seed (at the faster thread count).
-{
-  caption chargpt.csv
+chargpt_table() {  # chargpt_table FILE
+  caption "$1"
   echo
   echo "| 2,000 steps on tinyshakespeare, seed 0 | training s, 1 thread | training s, 2 threads | best / qkv's best | validation loss, seed 0 | seed 1 | seed 2 |"
   echo "|---|---|---|---|---|---|---|"
@@ -234,14 +234,28 @@ done
         printf "| %s | %s | %s | %.2fx | %s | %s | %s |\n", name[m], secs[m ",1,0"], secs[m ",2,0"], best[m] / best["qkv"],
           loss[m ",0"], loss[m ",1"], loss[m ",2"]
       }
-    }' "$measured/chargpt.csv"
-} >"$WORK/tables/chargpt.md"
-chargpt_ratio() {  # chargpt_ratio IMPL: its fastest seed-0 run over qkv's (the runs made side by side)
-  awk -F, -v i="$1" '/^#/ || $1 == "impl" || $3 != 0 { next } $1 == i && (a == "" || $4 < a) { a = $4 }
-    $1 == "qkv" && (q == "" || $4 < q) { q = $4 } END { printf "%.2fx", a / q }' "$measured/chargpt.csv"
+    }' "$measured/$1"
 }
-value chargpt.vs_torch "$(chargpt_ratio torch)"
-value chargpt.vs_torch2 "$(chargpt_ratio torch2)"
+chargpt_ratio() {  # chargpt_ratio FILE IMPL: its fastest seed-0 run over qkv's (the runs made side by side)
+  awk -F, -v i="$2" '/^#/ || $1 == "impl" || $3 != 0 { next } $1 == i && (a == "" || $4 < a) { a = $4 }
+    $1 == "qkv" && (q == "" || $4 < q) { q = $4 } END { printf "%.2fx", a / q }' "$measured/$1"
+}
+chargpt_table chargpt.csv >"$WORK/tables/chargpt.md"
+value chargpt.vs_torch "$(chargpt_ratio chargpt.csv torch)"
+value chargpt.vs_torch2 "$(chargpt_ratio chargpt.csv torch2)"
+if [[ -f $measured/avx2_cpu/chargpt.csv ]]; then  # the same on a CPU without AVX-512
+  chargpt_table avx2_cpu/chargpt.csv >"$WORK/tables/chargpt_avx2_cpu.md"
+  value chargpt_avx2_cpu.vs_torch "$(chargpt_ratio avx2_cpu/chargpt.csv torch)"
+  value chargpt_avx2_cpu.vs_torch2 "$(chargpt_ratio avx2_cpu/chargpt.csv torch2)"
+  # docs/12 says qkv's losses are the same on both instruction sets: each seed's, in both records.
+  # (Any thread count gives the same bits too, so a seed's runs at 1 and 2 threads are one line.)
+  qkv_losses() { awk -F, '$1 == "qkv" { print "seed " $3 ": " $5 }' "$measured/$1" | sort -u; }
+  [[ "$(qkv_losses chargpt.csv)" == "$(qkv_losses avx2_cpu/chargpt.csv)" ]] || {
+    echo "regenerate: qkv's validation losses in measurements/chargpt.csv and avx2_cpu/chargpt.csv differ" \
+      "(docs/12 says they are equal):" $(qkv_losses chargpt.csv) "/" $(qkv_losses avx2_cpu/chargpt.csv) >&2
+    exit 1
+  }
+fi
 
 # 5. Rewrite the pages in place (only when something changed, so file times stay put otherwise).
 for page in "${PAGES[@]}"; do
