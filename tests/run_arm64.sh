@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite on 64-bit ARM: cross-compiled with Debian's g++-aarch64-linux-gnu and run under
-# qemu-aarch64, so the portable kernels (no AVX2 there) are tested as a learner's ARM laptop runs them.
+# The test suite on 64-bit ARM (all but two whole training runs, named below): cross-compiled with
+# Debian's g++-aarch64-linux-gnu and run under qemu-aarch64, so the portable kernels (no AVX2 there) are
+# tested as a learner's ARM laptop runs them.
 # Installs the two packages when missing (as root, or with sudo).
 #   bash tests/run_arm64.sh [SCRATCH_DIR]     (default /tmp/qkv-arm64)
 set -euo pipefail
@@ -41,7 +42,7 @@ cmake --build "$scratch/build" -j2 --target qkv_tests
 built=$(date +%s)
 # qemu emulates every float operation in software, a few hundred times slower than the CPU runs it. Two
 # cases are whole training runs through the example programs, with nothing ARM-specific in them (the
-# kernels they use are tested case by case above them): 15 and 3.5 minutes here, against 2 s and 1 s
+# kernels they use have cases of their own, which run here): 15 and 3.5 minutes here, against 2 s and 1 s
 # natively, where every other CI stage runs them. They are left out here by name, and the count check
 # below fails if the pattern ever matches any other case.
 left_out=("^train_chargpt: a short run on tinyshakespeare" "^examples: resume needs more steps than")
