@@ -20,7 +20,7 @@ BUILD=${QKV_BUILD_DIR:-build}
 cd "$ROOT"
 OUT=docs/measurements
 # The course's tables are an AVX-512 machine's. On a CPU without AVX-512 the same runs go to a folder of
-# their own, which docs/11 shows as the AVX2-only CPU's tables: nothing of the AVX-512 record is replaced.
+# their own, which docs/04, 11 and 12 show as the AVX2-only CPU's tables: the AVX-512 record stays.
 avx512=1
 grep -qw avx512f /proc/cpuinfo 2>/dev/null || avx512=0
 if [[ $avx512 == 0 ]]; then

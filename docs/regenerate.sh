@@ -155,7 +155,7 @@ train_table() {  # train_table FILE: the training step table; the qkv AVX2 colum
   train_csv=train_step.csv
 }
 train_table train_step.csv >"$WORK/tables/train.md"
-# The same benchmarks on a CPU without AVX-512, where docs/measure.sh records into avx2_cpu/ (docs/11).
+# The same benchmarks on a CPU without AVX-512, where docs/measure.sh records into avx2_cpu/ (docs/04, 11).
 if [[ -f $measured/avx2_cpu/bench_matmul.csv ]]; then
   matmul_table avx2_cpu/bench_matmul.csv >"$WORK/tables/matmul_avx2_cpu.md"
   value matmul_avx2_cpu.peak "$(matmul_value avx2_cpu/bench_matmul.csv peak 0)"

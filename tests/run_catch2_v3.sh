@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test suite against Catch2 v3, which Debian 12 does not package (it ships v2.13): fetches the source of
 # Debian 13's catch2 package (3.7.1) with apt-get source, builds and installs it into a scratch prefix,
-# then builds qkv's tests against it in build-catch2-v3/ and runs them with ctest. CI runs this so that
-# the v3 path of tests/catch.h and tests/CMakeLists.txt keeps working for users who have v3.
+# then builds qkv's tests against it in build-catch2-v3/ and runs them with ctest. CI builds against it
+# through tests/run_clang.sh --catch2-v3, so that the v3 path of tests/catch.h and tests/CMakeLists.txt
+# keeps working for users who have v3.
 #   bash tests/run_catch2_v3.sh [SCRATCH_DIR]     (default /tmp/qkv-catch2-v3)
 #   bash tests/run_catch2_v3.sh --prefix-only [SCRATCH_DIR]
 #                                  only fetch, build and install Catch2 v3; the last line printed is its
