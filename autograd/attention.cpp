@@ -60,15 +60,15 @@ Tensor multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v, i
           return std::vector<Tensor>{d.dq, d.dk, d.dv};
         });
   }
-  const kernels::AttentionForward f =
-      kernels::attention_forward(q, k, v, H, dense_keep(sizes, o), scale, drop, o.ragged);
+  const Tensor keep = dense_keep(sizes, o);
+  const kernels::AttentionForward f = kernels::attention_forward(q, k, v, H, keep, scale, drop, o.ragged);
   if (o.weights) *o.weights = f.weights;
-  return record(op, f.out, {q, k, v}, {q, k, v, f.weights},
+  return record(op, f.out, {q, k, v}, {q, k, v, f.weights, keep},
                 [H, scale, drop, rows = keep_copy(o.ragged)](const Tensor& g, auto& ctx) {
                   // d(q, k, v) through softmax(scale q k^T) v per head: docs/derivations/attention_backward.md
                   const auto& s = ctx.saved;
-                  kernels::AttentionGrads d =
-                      kernels::attention_backward(g, s[0], s[1], s[2], s[3], drop, H, scale, pointer(rows));
+                  kernels::AttentionGrads d = kernels::attention_backward(g, s[0], s[1], s[2], s[3], s[4],
+                                                                          drop, H, scale, pointer(rows));
                   return std::vector<Tensor>{d.dq, d.dk, d.dv};
                 });
 }
@@ -89,14 +89,14 @@ Tensor multi_head_self_attention(const Tensor& qkv, int64_t H, const AttentionOp
               g, s[0], s[1], s[2], H, s[3], causal, scale, drop, pointer(rows))};
         });
   }
-  const kernels::AttentionForward f =
-      kernels::attention_forward_packed(qkv, H, dense_keep(sizes, o), scale, drop, o.ragged);
+  const Tensor keep = dense_keep(sizes, o);
+  const kernels::AttentionForward f = kernels::attention_forward_packed(qkv, H, keep, scale, drop, o.ragged);
   if (o.weights) *o.weights = f.weights;
-  return record(op, f.out, {qkv}, {qkv, f.weights},
+  return record(op, f.out, {qkv}, {qkv, f.weights, keep},
                 [H, scale, drop, rows = keep_copy(o.ragged)](const Tensor& g, auto& ctx) {
                   const auto& s = ctx.saved;
                   return std::vector<Tensor>{
-                      kernels::attention_backward_packed(g, s[0], s[1], drop, H, scale, pointer(rows))};
+                      kernels::attention_backward_packed(g, s[0], s[1], s[2], drop, H, scale, pointer(rows))};
                 });
 }
 

@@ -17,8 +17,9 @@
 // and computed.
 // This materialised kernel stores every [T,S] map (the course draws them); the flash kernels below
 // (tensor/attention/flash.cpp, docs/13-flash-attention.md) never do. choose_attention_kernel picks one.
-// Leaves out: the projections (Linear layers around it) and, here, causal shortcuts (masked keys are
-// computed, then zeroed).
+// Each query row's products stop at the last key its mask keeps (a causal mask: the lower triangle of each
+// map, in blocks; see KeyExtents in attention.cpp), with the same bits as whole maps.
+// Leaves out: the projections (Linear layers around it).
 #pragma once
 #include <cstdint>
 
@@ -63,10 +64,12 @@ struct AttentionGrads {
   Tensor dq, dk, dv;  // shaped as q, k, v
 };
 
-// dout [B,T,H*Dv]; weights from attention_forward, the dropout given to it.
+// dout [B,T,H*Dv]; weights from attention_forward, the keep and the dropout given to it. (keep only tells
+// which keys have weight 0, so that the products can stop before them: an undefined keep gives the same
+// gradients, computed over whole maps.)
 AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                                  const Tensor& weights, const AttentionDropout& dropout, int64_t H,
-                                  float scale, const RaggedRows* ragged = nullptr);
+                                  const Tensor& weights, const Tensor& keep, const AttentionDropout& dropout,
+                                  int64_t H, float scale, const RaggedRows* ragged = nullptr);
 
 // Self-attention with Q, K and V from one joint projection: qkv [B,T,3*H*Dh] holds them side by side
 // (columns 0.., H*Dh.., 2*H*Dh..), read in place as above; S = T. The backward returns dqkv in that layout.
@@ -74,7 +77,7 @@ AttentionGrads attention_backward(const Tensor& dout, const Tensor& q, const Ten
 AttentionForward attention_forward_packed(const Tensor& qkv, int64_t H, const Tensor& keep, float scale,
                                           const AttentionDropout& dropout, const RaggedRows* ragged = nullptr);
 Tensor attention_backward_packed(const Tensor& dout, const Tensor& qkv, const Tensor& weights,
-                                 const AttentionDropout& dropout, int64_t H, float scale,
+                                 const Tensor& keep, const AttentionDropout& dropout, int64_t H, float scale,
                                  const RaggedRows* ragged = nullptr);
 
 // ---- flash attention (tensor/attention/flash.cpp; docs/13-flash-attention.md) ----

@@ -63,6 +63,12 @@ std::vector<Case> cases() {
       {"causal", 2, 6, 6, 3, 4, 4, Mask::causal()},
       {"causal and padding, a fully masked row", 2, 5, 5, 2, 4, 4,
        Mask::causal() & Mask::from_valid_lens(tensor({5, 0}))},
+      // Past 16 keys the kernel cuts each map into blocks of 16 and stops every product at the last key
+      // a row keeps (tensor/attention.cpp, KeyExtents): the composition computes whole maps.
+      {"causal and padding over blocks of keys (T = S = 40)", 2, 40, 40, 2, 8, 8,
+       Mask::causal() & Mask::from_valid_lens(tensor({40, 29}))},
+      {"causal cross-attention over blocks, T < S (bottom-right aligned)", 2, 21, 37, 2, 5, 3,
+       Mask::causal()},
   };
 }
 
@@ -129,7 +135,7 @@ TEST_CASE("fused attention: bad shapes are named") {
              Catch::Contains("dropout p must be in [0, 1)"));
   // the kernel's backward checks what it is given as the forward's weights [B,H,T,S] = [2,2,3,4]
   CHECK_THAT(qkv::testing::error_of([&] {
-               kernels::attention_backward(zeros({2, 3, 8}), q, k, v, zeros({2, 2, 3, 5}), {}, 2, 1.0f);
+               kernels::attention_backward(zeros({2, 3, 8}), q, k, v, zeros({2, 2, 3, 5}), {}, {}, 2, 1.0f);
              }),
              Catch::Contains("attention_backward") && Catch::Contains("weights must be [2,2,3,4]") &&
                  Catch::Contains("[2,2,3,5]"));

@@ -39,16 +39,8 @@ void forward_block(const Heads& s, const float* qd, const float* kd, const float
   for (int64_t s0 = 0; s0 < key_end; s0 += Bc) {
     const int64_t n = std::min(Bc, key_end - s0);
     // S = Q_i K_j^T: [rows,Dh] @ [n,Dh]^T -> [rows,n], both read in place
-    gemm({.M = rows,
-          .N = n,
-          .K = s.Dh,
-          .A = qd + s.q_at(b, h) + t0 * s.q_ld,
-          .lda = s.q_ld,  //
-          .B = kd + s.k_at(b, h) + s0 * s.k_ld,
-          .ldb = s.k_ld,
-          .trans_b = true,
-          .C = scores,
-          .ldc = Bc});
+    rows_times_rows_t(rows, n, s.Dh, qd + s.q_at(b, h) + t0 * s.q_ld, s.q_ld, kd + s.k_at(b, h) + s0 * s.k_ld,
+                      s.k_ld, scores, Bc);
     for (int64_t r = 0; r < rows; ++r) {  // scale, mask, and shift by the new running max
       float* x = scores + r * Bc;
       m.scale_and_mask(b, t0 + r, s0, n, x);

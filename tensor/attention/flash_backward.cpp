@@ -50,16 +50,7 @@ struct Backward {
     const float* v = vd + s.v_at(b, h) + s0 * s.v_ld;
     const float* dy = dout + s.out_at(b, h) + t0 * s.out_ld();
     // forward was: S = scale Q_i K_j^T masked, P = exp(S - lse)   [rows,n]
-    gemm({.M = rows,
-          .N = n,
-          .K = s.Dh,
-          .A = q,
-          .lda = s.q_ld,
-          .B = k,
-          .ldb = s.k_ld,
-          .trans_b = true,
-          .C = p,
-          .ldc = Bc});
+    rows_times_rows_t(rows, n, s.Dh, q, s.q_ld, k, s.k_ld, p, Bc);
     for (int64_t r = 0; r < rows; ++r) {
       float* x = p + r * Bc;
       m.scale_and_mask(b, t0 + r, s0, n, x);
@@ -85,16 +76,7 @@ struct Backward {
             .ldc = s.v_ld,
             .accumulate = true});
     // dP = dO_i V_j^T: [rows,Dv] @ [n,Dv]^T -> [rows,n], then through the mask and the softmax
-    gemm({.M = rows,
-          .N = n,
-          .K = s.Dv,
-          .A = dy,
-          .lda = s.out_ld(),
-          .B = v,
-          .ldb = s.v_ld,
-          .trans_b = true,
-          .C = dp,
-          .ldc = Bc});
+    rows_times_rows_t(rows, n, s.Dv, dy, s.out_ld(), v, s.v_ld, dp, Bc);
     for (int64_t r = 0; r < rows; ++r) {  // dS = scale P (dP - D); masked keys have P = 0, so dS = 0
       float* g = dp + r * Bc;
       const float* pr = p + r * Bc;

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "tensor/attention.h"
+#include "tensor/gemm/gemm.h"
 #include "tensor/parallel.h"
 #include "tensor/ragged_rows.h"
 #include "tensor/tensor.h"
@@ -86,6 +87,13 @@ struct KeepRows {
   }
   const float* row(int64_t b, int64_t t) const { return data ? data + b * b_step + t * t_step : nullptr; }
 };
+
+// C [M,N] = A [M,K] B [N,K]^T, with A and B blocks of rows read in place (row strides lda, ldb): a block
+// of scores Q K^T, or of dout V^T in a backward.
+inline void rows_times_rows_t(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                              int64_t ldb, float* C, int64_t ldc) {
+  gemm({.M = M, .N = N, .K = K, .A = A, .lda = lda, .B = B, .ldb = ldb, .trans_b = true, .C = C, .ldc = ldc});
+}
 
 // Runs fn(b, h) for every head of every batch entry, split across threads by whole (b, h) pairs.
 template <class F>
