@@ -190,11 +190,14 @@ TEST_CASE("gemm: K = 0 gives zeros, or leaves C alone with accumulate, and M or 
 
 TEST_CASE("gemm: 1 and 2 threads give bitwise equal results") {
   // Big enough to be split between threads: by rows, or by columns when C is wide; the blocked path and
-  // (below 128^3 multiply-adds) the direct one, with every transpose.
+  // (below 128^3 multiply-adds) the direct one, with every transpose. Threads splitting rows on the blocked
+  // path pack each B panel together, a share of its slivers each: C wider than one panel (NC = 4080
+  // columns) too.
   RestoreDefaults restore;
   for (simd::Isa isa : simd::supported_isas()) {
     simd::set_isa(isa);
     for (auto [M, N, K] : {std::array<int64_t, 3>{300, 200, 300},
+                           {4100, 4097, 3},
                            {97, 250, 200},
                            {513, 33, 400},
                            {1000, 20, 250},

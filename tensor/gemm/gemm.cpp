@@ -112,6 +112,48 @@ ASource a_source(const GemmArgs& g, int64_t mr, bool in_place, const float* pack
   return {g.A + ic * g.lda + pc, g.lda, 1, mr * g.lda};         // A[i * lda + k]
 }
 
+// The 3rd, 2nd and 1st loops around the micro-kernel for one packed B panel (columns jc..jc+nc, depth
+// pc..pc+kc): rows [m_begin, m_end) of C, an A block of MC rows at a time (packed into packed_a unless read
+// in place), across every NR-wide sliver of the panel.
+void panel_rows(const GemmArgs& g, const Kernel& kern, const float* packed_b, int64_t jc, int64_t nc,
+                int64_t pc, int64_t kc, int64_t m_begin, int64_t m_end, bool a_in_place, float* packed_a) {
+  const int64_t MR = kern.mr, NR = kern.nr, MC = mc_of(kern);
+  // Later slices add to the first; the first adds the bias row, if there is one.
+  const bool accumulate = g.accumulate || pc > 0 || g.bias;
+  const float* bias = pc == 0 && g.bias ? g.bias + jc : nullptr;
+  for (int64_t ic = m_begin; ic < m_end; ic += MC) {  // 3rd loop: MC rows of C
+    const int64_t mc = std::min(MC, m_end - ic);
+    if (!a_in_place) pack_a(g, ic, mc, pc, kc, MR, packed_a);
+    const ASource src = a_source(g, MR, a_in_place, packed_a, ic, pc, kc);
+    for (int64_t jr = 0; jr < nc; jr += NR) {  // 2nd loop: one NR-wide B sliver (stays in L1)
+      // 1st loop, inside the kernel: down the MR-tall A slivers, then the short one at the bottom.
+      MicroTile t{.rows = MR,
+                  .kc = kc,
+                  .a = src.a,
+                  .a_row_stride = src.row_stride,
+                  .a_col_stride = src.col_stride,
+                  .b = packed_b + jr * kc,
+                  .b_row_stride = NR,
+                  .c = g.C + ic * g.ldc + jc + jr,
+                  .ldc = g.ldc,
+                  .accumulate = accumulate,
+                  .tiles = mc / MR,
+                  .a_step = src.tile_step,
+                  .c_step = MR * g.ldc,
+                  .add = bias ? bias + jr : nullptr,  // the same NR bias values for every row
+                  .add_ld = 0,
+                  .add_step = 0};
+      const int64_t cols = std::min(NR, nc - jr);
+      micro_tiles(kern, t, cols);
+      t.a += t.tiles * t.a_step;
+      t.c += t.tiles * t.c_step;
+      t.rows = mc % MR;
+      t.tiles = t.rows > 0 ? 1 : 0;
+      micro_tiles(kern, t, cols);
+    }
+  }
+}
+
 // The blocked algorithm, serially, on the block C[m_begin:m_end, n_begin:n_end]. Each element of C gets
 // the same sums in the same order whatever block it falls in, so any split of C gives bitwise equal results.
 void blocked_gemm(const GemmArgs& g, const Kernel& kern, int64_t m_begin, int64_t m_end, int64_t n_begin,
@@ -127,41 +169,39 @@ void blocked_gemm(const GemmArgs& g, const Kernel& kern, int64_t m_begin, int64_
     const int64_t nc = std::min(NC, n_end - jc);
     for (int64_t pc = 0; pc < g.K; pc += kKC) {  // 4th loop: a KC-deep slice of the sum
       const int64_t kc = std::min(kKC, g.K - pc);
-      // Later slices add to the first; the first adds the bias row, if there is one.
-      const bool accumulate = g.accumulate || pc > 0 || g.bias;
-      const float* bias = pc == 0 && g.bias ? g.bias + jc : nullptr;
       pack_b(g, pc, kc, jc, nc, NR, packed_b);
-      for (int64_t ic = m_begin; ic < m_end; ic += MC) {  // 3rd loop: MC rows of C
-        const int64_t mc = std::min(MC, m_end - ic);
-        if (!a_in_place) pack_a(g, ic, mc, pc, kc, MR, packed_a);
-        const ASource src = a_source(g, MR, a_in_place, packed_a, ic, pc, kc);
-        for (int64_t jr = 0; jr < nc; jr += NR) {  // 2nd loop: one NR-wide B sliver (stays in L1)
-          // 1st loop, inside the kernel: down the MR-tall A slivers, then the short one at the bottom.
-          MicroTile t{.rows = MR,
-                      .kc = kc,
-                      .a = src.a,
-                      .a_row_stride = src.row_stride,
-                      .a_col_stride = src.col_stride,
-                      .b = packed_b + jr * kc,
-                      .b_row_stride = NR,
-                      .c = g.C + ic * g.ldc + jc + jr,
-                      .ldc = g.ldc,
-                      .accumulate = accumulate,
-                      .tiles = mc / MR,
-                      .a_step = src.tile_step,
-                      .c_step = MR * g.ldc,
-                      .add = bias ? bias + jr : nullptr,  // the same NR bias values for every row
-                      .add_ld = 0,
-                      .add_step = 0};
-          const int64_t cols = std::min(NR, nc - jr);
-          micro_tiles(kern, t, cols);
-          t.a += t.tiles * t.a_step;
-          t.c += t.tiles * t.c_step;
-          t.rows = mc % MR;
-          t.tiles = t.rows > 0 ? 1 : 0;
-          micro_tiles(kern, t, cols);
-        }
-      }
+      panel_rows(g, kern, packed_b, jc, nc, pc, kc, m_begin, m_end, a_in_place, packed_a);
+    }
+  }
+}
+
+// The blocked algorithm on all of C with the rows split across threads, which share each packed B panel:
+// the threads pack it together (each a share of its slivers), then each computes its rows from it. Each
+// thread packing the whole panel for itself, as blocked_gemm on a block of rows would, repeats that copy
+// once per thread: in a Transformer's training step B is a weight or a batch of activations (every
+// x W^T, g W and g^T x), and that copy was 8-12% of a character GPT's step at 2 threads. Two hand-offs to
+// the pool per panel instead of one per product; the same bits (the same kernel calls on the same data).
+void shared_panel_gemm(const GemmArgs& g, const Kernel& kern) {
+  const int64_t MR = kern.mr, NR = kern.nr, MC = mc_of(kern), NC = nc_of(kern);
+  const int64_t nc_max = std::min(NC, (g.N + NR - 1) / NR * NR);
+  float* packed_b = packed_b_buffer().get(kKC * nc_max);  // the calling thread's, shared for the call
+  const bool a_in_place = read_a_in_place(g, g.N);
+  const int64_t row_units = (g.M + MR - 1) / MR;
+  for (int64_t jc = 0; jc < g.N; jc += NC) {
+    const int64_t nc = std::min(NC, g.N - jc);
+    const int64_t slivers = (nc + NR - 1) / NR;
+    for (int64_t pc = 0; pc < g.K; pc += kKC) {
+      const int64_t kc = std::min(kKC, g.K - pc);
+      parallel_for(slivers, 1, [&](int64_t s_begin, int64_t s_end) {  // slivers s_begin.. of the panel
+        const int64_t first = s_begin * NR, last = std::min(nc, s_end * NR);
+        pack_b(g, pc, kc, jc + first, last - first, NR, packed_b + first * kc);
+      });
+      parallel_for(row_units, 1, [&](int64_t u_begin, int64_t u_end) {
+        const int64_t m_begin = u_begin * MR, m_end = std::min(u_end * MR, g.M);
+        const int64_t mc_max = std::min(MC, (m_end - m_begin + MR - 1) / MR * MR);
+        float* packed_a = a_in_place ? nullptr : packed_a_buffer().get(kKC * mc_max);
+        panel_rows(g, kern, packed_b, jc, nc, pc, kc, m_begin, m_end, a_in_place, packed_a);
+      });
     }
   }
 }
@@ -278,7 +318,8 @@ void gemm(const GemmArgs& g) {
   if (work < kParallelMinWork || get_num_threads() == 1) return path(g, kern, 0, g.M, 0, g.N);
 
   // Threads split C into blocks of whole rows (or columns, when C is wide), in units of MR (or NR), and
-  // each runs the chosen path on its block with its own packing buffers. Never along K. When K spans several
+  // each runs the chosen path on its block with its own packing buffers, except that threads splitting the
+  // rows of a blocked product share its packed B panels (shared_panel_gemm). Never along K. When K spans several
   // KC slices (a weight gradient, K = the tokens of a batch) and the longer side's units share out unevenly
   // (the busiest thread gets over 10% more than an even share), the other side is split if it shares better:
   // a 64 x 64 weight gradient has 5 row units (3:2 for 2 threads) and 2 column units (1:1), and each thread
@@ -294,6 +335,7 @@ void gemm(const GemmArgs& g) {
   bool split_rows = g.M >= g.N;
   if (g.K > kKC && (split_rows ? rows_even : cols_even) < 1 / 1.1 && rows_even != cols_even)
     split_rows = rows_even > cols_even;
+  if (split_rows && path == blocked_gemm) return shared_panel_gemm(g, kern);
   const int64_t unit = split_rows ? kern.mr : kern.nr;
   const int64_t units = split_rows ? row_units : col_units;
   parallel_for(units, 1, [&](int64_t u_begin, int64_t u_end) {
