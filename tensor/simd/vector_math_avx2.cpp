@@ -41,7 +41,7 @@ __m256 polynomial(__m256 t, const float (&c)[N]) {
 using namespace poly;  // kExp, kErf, kErfc and the constants (vector_math_polynomials.h)
 
 // e^x for x <= 0. x < -87.3 (where e^x leaves float's normal range) gives 0; NaN stays NaN.
-__m256 exp_nonpositive(__m256 x) {
+[[gnu::always_inline]] inline __m256 exp_nonpositive(__m256 x) {
   const __m256 clamped = _mm256_max_ps(splat(kExpLowest), x);  // max_ps(a, NaN) is NaN: NaN stays
   const __m256 k = _mm256_round_ps(_mm256_mul_ps(clamped, splat(kLog2e)),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -55,8 +55,11 @@ __m256 exp_nonpositive(__m256 x) {
   return _mm256_andnot_ps(_mm256_cmp_ps(x, splat(kExpLowest), _CMP_LT_OQ), y);  // flush below the range
 }
 
-// Phi(x), see the top of the file.
-__m256 normal_cdf8(__m256 x) {
+// Phi(x), see the top of the file. These vector functions are inlined into their loops (always_inline):
+// called, normal_cdf8 cost each step its coefficients' loads and a call, and gelu over a [768,512] batch
+// took 646 us instead of 471 (1 thread, AMD Zen 3). Inlining changes no bits: the build is ISO C++
+// (CMAKE_CXX_EXTENSIONS OFF), where GCC fuses no multiply and add that the code does not.
+[[gnu::always_inline]] inline __m256 normal_cdf8(__m256 x) {
   const __m256 sign_bit = splat(-0.0f);
   const __m256 a = _mm256_andnot_ps(sign_bit, _mm256_mul_ps(x, splat(kInvSqrt2)));  // |x| / sqrt 2
   // a < 1: Phi = 1/2 + sign(x) erf(a) / 2
@@ -81,7 +84,7 @@ __m256 normal_cdf8(__m256 x) {
 }
 
 // phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
-__m256 normal_pdf8(__m256 x) {
+[[gnu::always_inline]] inline __m256 normal_pdf8(__m256 x) {
   const __m256 minus_half_sq = _mm256_mul_ps(splat(-0.5f), _mm256_mul_ps(x, x));
   return _mm256_mul_ps(exp_nonpositive(minus_half_sq), splat(kInvSqrt2Pi));
 }

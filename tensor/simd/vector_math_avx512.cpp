@@ -34,7 +34,8 @@ __m512 polynomial(__m512 t, const float (&c)[N]) {  // Horner's rule, as the AVX
 }
 
 // e^x for x <= 0 (see the AVX2 loop): x < -87.3 gives 0; NaN stays NaN.
-__m512 exp_nonpositive(__m512 x) {
+// Inlined into their loops, as in vector_math_avx2.cpp (a call per step cost gelu a quarter of its time).
+[[gnu::always_inline]] inline __m512 exp_nonpositive(__m512 x) {
   const __m512 clamped = _mm512_max_ps(splat(kExpLowest), x);  // NaN in x stays NaN
   const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(clamped, splat(kLog2e)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -47,7 +48,7 @@ __m512 exp_nonpositive(__m512 x) {
 }
 
 // Phi(x), see vector_math_avx2.cpp.
-__m512 normal_cdf16(__m512 x) {
+[[gnu::always_inline]] inline __m512 normal_cdf16(__m512 x) {
   const __m512 sign_bit = splat(-0.0f);
   const __m512 a = _mm512_andnot_ps(sign_bit, _mm512_mul_ps(x, splat(kInvSqrt2)));
   const __m512 half_erf =
@@ -66,7 +67,7 @@ __m512 normal_cdf16(__m512 x) {
   return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, splat(1.0f), _CMP_LT_OQ), tail, near);
 }
 
-__m512 normal_pdf16(__m512 x) {  // exp(-x^2 / 2) / sqrt(2 pi)
+[[gnu::always_inline]] inline __m512 normal_pdf16(__m512 x) {  // exp(-x^2 / 2) / sqrt(2 pi)
   const __m512 minus_half_sq = _mm512_mul_ps(splat(-0.5f), _mm512_mul_ps(x, x));
   return _mm512_mul_ps(exp_nonpositive(minus_half_sq), splat(kInvSqrt2Pi));
 }
