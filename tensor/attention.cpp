@@ -112,7 +112,7 @@ AttentionForward forward_heads(const Heads& s, const float* qd, const float* kd,
     const int64_t* extent = extents.of(b);
     // scores = Q_bh K_bh^T: [Tb,Dh] @ [Sb,Dh]^T -> [Tb,Sb] in the map's corner, both read in place (row
     // strides q_ld, k_ld); each block of keys only for the rows that reach it (entries past a row's extent
-    // are left unwritten: the row below never reads them)
+    // are left unwritten: the softmax below never reads them)
     in_blocks(Sb, extents.block(b, Sb), [&](int64_t s0, int64_t s1) {
       const int64_t t0 = first_row_past(extent, Tb, s0);
       rows_times_rows_t(Tb - t0, s1 - s0, s.Dh, qd + s.q_at(b, h) + t0 * s.q_ld, s.q_ld,
