@@ -82,22 +82,72 @@ class KeyExtents {
   std::vector<bool> varies_;
 };
 
-// The first of `rows` query rows whose extent passes key s0 (rows when none does): every row above it has
-// weight 0 on keys s0 and on. The longest extent among rows [t0, t1).
-int64_t first_row_past(const int64_t* extent, int64_t rows, int64_t s0) {
-  int64_t t = 0;
-  while (t < rows && extent[t] <= s0) ++t;
-  return t;
-}
-int64_t longest(const int64_t* extent, int64_t t0, int64_t t1) {
-  return t0 < t1 ? *std::max_element(extent + t0, extent + t1) : 0;
-}
+// The products over one head's [Tb,Sb] map (row stride S), each cut into KeyExtents' blocks and stopped
+// at the rows' extents: a block of keys s0.. only from the first row whose extent passes s0 (every row
+// above it has weight 0 there), a block of rows t0..t1 only up to the longest extent among them.
+class MapProducts {
+ public:
+  MapProducts(const KeyExtents& extents, int64_t b, int64_t Tb, int64_t Sb, int64_t S)
+      : extent_(extents.of(b)),
+        Tb_(Tb),
+        Sb_(Sb),
+        S_(S),
+        keys_(extents.block(b, Sb)),
+        rows_(extents.block(b, Tb)) {}
 
-// fn(begin, end) for the blocks of [0, n), `block` long (the last one shorter).
-template <class F>
-void in_blocks(int64_t n, int64_t block, F fn) {
-  for (int64_t begin = 0; begin < n; begin += block) fn(begin, std::min(n, begin + block));
-}
+  // map = A B^T, A [Tb,K] and B [Sb,K] rows read in place: the scores Q K^T, or d(dropped) = dout V^T.
+  // Entries past a row's extent are left unwritten.
+  void fill(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* map) const {
+    for_key_blocks([&](int64_t s0, int64_t s1, int64_t t0) {
+      rows_times_rows_t(Tb_ - t0, s1 - s0, K, A + t0 * lda, lda, B + s0 * ldb, ldb, map + t0 * S_ + s0, S_);
+    });
+  }
+  // C [Tb,N] = map B, B [Sb,N]: out = dropped V, dQ = d(scores) K.
+  void times(const float* map, int64_t N, const float* B, int64_t ldb, float* C, int64_t ldc) const {
+    for (int64_t t0 = 0; t0 < Tb_; t0 += rows_) {
+      const int64_t t1 = std::min(Tb_, t0 + rows_);
+      gemm({.M = t1 - t0,
+            .N = N,
+            .K = *std::max_element(extent_ + t0, extent_ + t1),
+            .A = map + t0 * S_,
+            .lda = S_,
+            .B = B,
+            .ldb = ldb,
+            .C = C + t0 * ldc,
+            .ldc = ldc});
+    }
+  }
+  // C [Sb,N] = map^T B, B [Tb,N]: dV = dropped^T dout, dK = d(scores)^T Q.
+  void transposed_times(const float* map, int64_t N, const float* B, int64_t ldb, float* C,
+                        int64_t ldc) const {
+    for_key_blocks([&](int64_t s0, int64_t s1, int64_t t0) {
+      gemm({.M = s1 - s0,
+            .N = N,
+            .K = Tb_ - t0,
+            .A = map + t0 * S_ + s0,
+            .lda = S_,
+            .trans_a = true,
+            .B = B + t0 * ldb,
+            .ldb = ldb,
+            .C = C + s0 * ldc,
+            .ldc = ldc});
+    });
+  }
+
+ private:
+  // fn(s0, s1, t0) for each block of keys [s0, s1) and the first row t0 whose extent passes s0 (Tb if none).
+  template <class F>
+  void for_key_blocks(F fn) const {
+    for (int64_t s0 = 0; s0 < Sb_; s0 += keys_) {
+      int64_t t0 = 0;
+      while (t0 < Tb_ && extent_[t0] <= s0) ++t0;
+      fn(s0, std::min(Sb_, s0 + keys_), t0);
+    }
+  }
+
+  const int64_t* extent_;
+  int64_t Tb_, Sb_, S_, keys_, rows_;
+};
 
 // The forward for any layout: q, k, v (possibly one array) as described by s.
 AttentionForward forward_heads(const Heads& s, const float* qd, const float* kd, const float* vd,
@@ -110,14 +160,10 @@ AttentionForward forward_heads(const Heads& s, const float* qd, const float* kd,
     float* w = wd + s.map_at(b, h);
     const int64_t Tb = s.T_of(b), Sb = s.S_of(b);  // T and S unless ragged
     const int64_t* extent = extents.of(b);
+    const MapProducts products(extents, b, Tb, Sb, s.S);
     // scores = Q_bh K_bh^T: [Tb,Dh] @ [Sb,Dh]^T -> [Tb,Sb] in the map's corner, both read in place (row
-    // strides q_ld, k_ld); each block of keys only for the rows that reach it (entries past a row's extent
-    // are left unwritten: the softmax below never reads them)
-    in_blocks(Sb, extents.block(b, Sb), [&](int64_t s0, int64_t s1) {
-      const int64_t t0 = first_row_past(extent, Tb, s0);
-      rows_times_rows_t(Tb - t0, s1 - s0, s.Dh, qd + s.q_at(b, h) + t0 * s.q_ld, s.q_ld,
-                        kd + s.k_at(b, h) + s0 * s.k_ld, s.k_ld, w + t0 * s.S + s0, s.S);
-    });
+    // strides q_ld, k_ld); entries past a row's extent are left unwritten: the softmax below never reads them
+    products.fill(s.Dh, qd + s.q_at(b, h), s.q_ld, kd + s.k_at(b, h), s.k_ld, w);
     // weights row t = softmax(scale * scores, masked to -inf), in three sweeps over the whole [T,S] map so
     // that the exps of all rows are independent work for the vector units (row by row, each short row's
     // exp is a chain of dependent steps). The same bits as nn::masked_softmax: exp_shifted_sum's steps.
@@ -141,19 +187,8 @@ AttentionForward forward_heads(const Heads& s, const float* qd, const float* kd,
       for (int64_t j = 0; j < extent[t]; ++j) row[j] *= inv_sum;
     }
     const float* d = dropped_map(s, dropout, b, h, w);
-    // out_bh = dropped V_bh: [Tb,Sb] @ [Sb,Dv] -> [Tb,Dv], written into out's columns h*Dv.. (row stride H*Dv);
-    // each block of rows over the keys its longest row reaches
-    in_blocks(Tb, extents.block(b, Tb), [&](int64_t t0, int64_t t1) {
-      gemm({.M = t1 - t0,
-            .N = s.Dv,
-            .K = longest(extent, t0, t1),
-            .A = d + t0 * s.S,
-            .lda = s.S,  //
-            .B = vd + s.v_at(b, h),
-            .ldb = s.v_ld,
-            .C = od + s.out_at(b, h) + t0 * s.out_ld(),
-            .ldc = s.out_ld()});
-    });
+    // out_bh = dropped V_bh: [Tb,Sb] @ [Sb,Dv] -> [Tb,Dv], written into out's columns h*Dv.. (row stride H*Dv)
+    products.times(d, s.Dv, vd + s.v_at(b, h), s.v_ld, od + s.out_at(b, h), s.out_ld());
   });
   return r;
 }
@@ -169,32 +204,16 @@ void backward_heads(const Heads& s, const Tensor& dout, const Tensor& keep, cons
     const float* d = dropped_map(s, dropout, b, h, w);  // the forward's dropped map, drawn again
     const float* dy = gd + s.out_at(b, h);
     // Only the corner [Tb,Sb] of the maps is read (all of it unless ragged), with row stride S, and of each
-    // row only its extent (see KeyExtents): the rows above first_row_past(s0) have zero weights on keys s0..
+    // row only its extent (see KeyExtents and MapProducts).
     const int64_t Tb = s.T_of(b), Sb = s.S_of(b);
     const int64_t* extent = extents.of(b);
-    const int64_t keys_block = extents.block(b, Sb), rows_block = extents.block(b, Tb);
-    // dV_bh = dropped^T dout_bh: [Tb,Sb]^T @ [Tb,Dv] -> [Sb,Dv], each block of keys over the rows reaching it
-    in_blocks(Sb, keys_block, [&](int64_t s0, int64_t s1) {
-      const int64_t t0 = first_row_past(extent, Tb, s0);
-      gemm({.M = s1 - s0,
-            .N = s.Dv,
-            .K = Tb - t0,
-            .A = d + t0 * s.S + s0,
-            .lda = s.S,
-            .trans_a = true,  //
-            .B = dy + t0 * s.out_ld(),
-            .ldb = s.out_ld(),
-            .C = dvd + s.v_at(b, h) + s0 * s.v_ld,
-            .ldc = s.v_ld});
-    });
+    const MapProducts products(extents, b, Tb, Sb, s.S);
+    // dV_bh = dropped^T dout_bh: [Tb,Sb]^T @ [Tb,Dv] -> [Sb,Dv]
+    products.transposed_times(d, s.Dv, dy, s.out_ld(), dvd + s.v_at(b, h), s.v_ld);
     // d(dropped) = dout_bh V_bh^T: [Tb,Dv] @ [Sb,Dv]^T -> [Tb,Sb], then through the dropout mask to d(weights)
     thread_local std::vector<float> dmap;  // one [T,S] map per thread, reused across heads and calls
     dmap.resize(s.T * s.S);
-    in_blocks(Sb, keys_block, [&](int64_t s0, int64_t s1) {
-      const int64_t t0 = first_row_past(extent, Tb, s0);
-      rows_times_rows_t(Tb - t0, s1 - s0, s.Dv, dy + t0 * s.out_ld(), s.out_ld(),
-                        vd + s.v_at(b, h) + s0 * s.v_ld, s.v_ld, dmap.data() + t0 * s.S + s0, s.S);
-    });
+    products.fill(s.Dv, dy, s.out_ld(), vd + s.v_at(b, h), s.v_ld, dmap.data());
     if (dropout.p > 0)  // times the same mask entries; whole rows (entries past a row's extent are not read)
       dropout_entries(dmap.data(), dmap.data(), s.map_at(b, h), Tb * s.S, dropout.p, dropout.stream);
     // softmax backward, times the scale: d(scores) = scale * w * (dw - sum_j dw_j w_j), row by row.
@@ -207,32 +226,9 @@ void backward_heads(const Heads& s, const Tensor& dout, const Tensor& keep, cons
       for (int64_t j = 0; j < extent[t]; ++j) gr[j] = scale * (wr[j] * (gr[j] - dot));
       std::fill(gr + extent[t], gr + Sb, 0.0f);
     }
-    // dQ_bh = d(scores) K_bh: [Tb,Sb] @ [Sb,Dh] -> [Tb,Dh], each block of rows over the keys it reaches
-    in_blocks(Tb, rows_block, [&](int64_t t0, int64_t t1) {
-      gemm({.M = t1 - t0,
-            .N = s.Dh,
-            .K = longest(extent, t0, t1),
-            .A = dmap.data() + t0 * s.S,
-            .lda = s.S,  //
-            .B = kd + s.k_at(b, h),
-            .ldb = s.k_ld,
-            .C = dqd + s.q_at(b, h) + t0 * s.q_ld,
-            .ldc = s.q_ld});
-    });
-    // dK_bh = d(scores)^T Q_bh: [Tb,Sb]^T @ [Tb,Dh] -> [Sb,Dh], each block of keys over the rows reaching it
-    in_blocks(Sb, keys_block, [&](int64_t s0, int64_t s1) {
-      const int64_t t0 = first_row_past(extent, Tb, s0);
-      gemm({.M = s1 - s0,
-            .N = s.Dh,
-            .K = Tb - t0,
-            .A = dmap.data() + t0 * s.S + s0,
-            .lda = s.S,
-            .trans_a = true,  //
-            .B = qd + s.q_at(b, h) + t0 * s.q_ld,
-            .ldb = s.q_ld,
-            .C = dkd + s.k_at(b, h) + s0 * s.k_ld,
-            .ldc = s.k_ld});
-    });
+    // dQ_bh = d(scores) K_bh: [Tb,Sb] @ [Sb,Dh] -> [Tb,Dh];  dK_bh = d(scores)^T Q_bh: [Tb,Sb]^T @ [Tb,Dh] -> [Sb,Dh]
+    products.times(dmap.data(), s.Dh, kd + s.k_at(b, h), s.k_ld, dqd + s.q_at(b, h), s.q_ld);
+    products.transposed_times(dmap.data(), s.Dh, qd + s.q_at(b, h), s.q_ld, dkd + s.k_at(b, h), s.k_ld);
   });
 }
 
