@@ -61,11 +61,18 @@ void dropout_portable(const float* x, float* out, int64_t begin, int64_t end, Co
 }
 #endif
 
+#if QKV_EMULATED_AVX512
+constexpr bool kEmulatedAvx512 = true;
+#else
+constexpr bool kEmulatedAvx512 = false;
+#endif
 using DropoutRange = void (*)(const float*, float*, int64_t, int64_t, CounterStream, uint32_t, float);
 DropoutRange dropout_range() {
   [[maybe_unused]] const simd::Isa isa = simd::active_isa();
 #if QKV_HAVE_X86_KERNELS
-  if (isa == simd::Isa::avx512) return dropout_avx512;
+  // A test build that emulates AVX-512 (CMake's QKV_EMULATE_AVX512) cannot run this compiler-vectorised
+  // copy, which has no intrinsics to emulate: the AVX2 copy of the same loop stands in.
+  if (isa == simd::Isa::avx512) return kEmulatedAvx512 ? dropout_avx2 : dropout_avx512;
   if (isa == simd::Isa::avx2) return dropout_avx2;
 #endif
   return dropout_portable;

@@ -13,7 +13,13 @@
 
 namespace qkv {
 
-const char* kernel_isa() { return simd::isa_name(simd::active_isa()); }
+const char* kernel_isa() {
+#if QKV_EMULATED_AVX512
+  if (simd::active_isa() == simd::Isa::avx512)
+    return "avx512 (emulated on AVX2 by SIMDe: timings mean nothing)";
+#endif
+  return simd::isa_name(simd::active_isa());
+}
 
 double fma_peak_gflops(int threads) {
   if (threads < 1 || threads > get_num_threads())

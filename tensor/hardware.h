@@ -6,7 +6,8 @@
 
 namespace qkv {
 
-// "avx512", "avx2" or "portable": the path every SIMD kernel takes now (QKV_ISA, or the CPU's best).
+// "avx512", "avx2" or "portable": the path every SIMD kernel takes now (QKV_ISA, or the CPU's best); in a
+// test build that emulates AVX-512 (CMake's QKV_EMULATE_AVX512), "avx512" says so.
 const char* kernel_isa();
 
 // The floating-point operations per second (in GFLOPS) that `threads` threads (1..get_num_threads()) reach

@@ -18,6 +18,9 @@ bool cpu_has(Isa isa) {
   __builtin_cpu_init();  // needed before main (a static initializer may be the first caller)
   const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   if (isa == Isa::avx2) return avx2;
+#if QKV_EMULATED_AVX512
+  return avx2;  // a test build whose AVX-512 kernels are compiled for AVX2 (CMake's QKV_EMULATE_AVX512)
+#endif
   return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
 #else

@@ -8,7 +8,9 @@
 //   portable  plain C++ the compiler vectorises for the baseline target (SSE2, or NEON on ARM64)
 // avx512 and avx2 give bitwise identical results (every element the same operations in the same order:
 // tests/test_isa.cpp); portable differs in the last bits (no fused multiply-add, std::exp for the
-// polynomials). Leaves out: ARM's SVE, AMX.
+// polynomials). A test build may emulate AVX-512 on an AVX2 CPU (CMake's QKV_EMULATE_AVX512: SIMDe's
+// intrinsics) so that those checks run everywhere; there avx512 is "supported" wherever avx2 is.
+// Leaves out: ARM's SVE, AMX.
 #pragma once
 #include <vector>
 
