@@ -22,25 +22,24 @@ apt_install() {
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2"
 }
+build=build
+config=(-DCMAKE_BUILD_TYPE=Release)
 case "${1:-}" in
-  "" | --sanitize | --emulate-avx512) ;;
+  "") ;;
+  --sanitize)
+    build=build-sanitize
+    # -g1: line tables, all a sanitizer's report needs (file:line in every frame); the full -g made this
+    # build ~1.7x slower to compile.
+    config=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DQKV_SANITIZE=ON "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG")
+    ;;
+  --emulate-avx512)
+    [ -f /usr/include/simde/x86/avx512.h ] || apt_install SIMDe libsimde-dev
+    build=build-emulate-avx512
+    config=(-DCMAKE_BUILD_TYPE=Release -DQKV_EMULATE_AVX512=ON)
+    ;;
   *) echo "tests/run.sh: unknown option '$1' (none, --sanitize or --emulate-avx512)"; exit 2 ;;
 esac
 have_catch2 || apt_install Catch2 catch2
-
-build=build
-config=(-DCMAKE_BUILD_TYPE=Release)
-if [ "${1:-}" = "--sanitize" ]; then
-  build=build-sanitize
-  # -g1: line tables, all a sanitizer's report needs (file:line in every frame); the full -g made this
-  # build ~1.7x slower to compile.
-  config=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DQKV_SANITIZE=ON "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG")
-fi
-if [ "${1:-}" = "--emulate-avx512" ]; then
-  [ -f /usr/include/simde/x86/avx512.h ] || apt_install SIMDe libsimde-dev
-  build=build-emulate-avx512
-  config=(-DCMAKE_BUILD_TYPE=Release -DQKV_EMULATE_AVX512=ON)
-fi
 cmake -S . -B "$build" "${config[@]}"
 cmake --build "$build" -j2
 ctest --test-dir "$build" --output-on-failure -j2 --timeout 600 | tee "$build/ctest.log"
